@@ -1,0 +1,39 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "LlamaKit",
+    products: [
+        .executable(name: "llamakit", targets: ["llamakit"]),
+        .library(name: "TorchCheckpoint", targets: ["TorchCheckpoint"]),
+        .library(name: "Llama", targets: ["Llama"]),
+        .library(name: "LlamaTokenizers", targets: ["LlamaTokenizers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibzip",
+            pkgConfig: "libzip",
+            providers: [.apt(["libzip-dev", "pkg-config"])]
+        ),
+        .target(name: "BinaryIO"),
+        .target(name: "TensorCore", dependencies: ["BinaryIO"]),
+        .target(name: "TorchCheckpoint", dependencies: ["TensorCore", "BinaryIO", "CLibzip"]),
+        .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
+        .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO"]),
+        .executableTarget(
+            name: "llamakit",
+            dependencies: [
+                "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
+        .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers"]),
+        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,26 @@
+/// The released Llama generations, told apart as in `../shared/reference/llama-checkpoints.md` §10.
+public enum LlamaFamily: String, Sendable, Codable, CaseIterable {
+    case llama1 = "LLaMA-1"
+    case llama2 = "Llama 2"
+    case llama3 = "Llama 3"
+    case llama3_1 = "Llama 3.1"
+    case llama3_2 = "Llama 3.2"
+
+    /// The trained context length (§9); params.json does not carry it.
+    public var contextLength: Int {
+        switch self {
+        case .llama1: return 2048
+        case .llama2: return 4096
+        case .llama3: return 8192
+        case .llama3_1, .llama3_2: return 131_072
+        }
+    }
+}
+
+/// Which tokenizer file sits beside the checkpoint; the strongest family signal (§10 step 1).
+public enum TokenizerKind: String, Sendable, Codable {
+    /// Llama 1/2: a sentencepiece `ModelProto`.
+    case sentencepiece
+    /// Llama 3.x: lines of `base64 rank`.
+    case tiktoken
+}

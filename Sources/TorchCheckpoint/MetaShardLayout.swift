@@ -1,0 +1,36 @@
+/// How Meta's model-parallel shards split each tensor (`../shared/reference/llama-checkpoints.md` §8.1).
+///
+/// fairscale's ColumnParallelLinear splits dim 0, RowParallelLinear dim 1, norms and `rope.freqs`
+/// are replicated, and the embedding is split on dim 1 (Llama 1/2 `ParallelEmbedding`) or dim 0
+/// (Llama 3 `VocabParallelEmbedding`), which is decided from the shapes.
+enum ShardSplit: Equatable {
+    case replicated
+    case concatenate(axis: Int)
+}
+
+enum MetaShardLayout {
+    private static let columnParallel: Set<String> = ["wq", "wk", "wv", "w1", "w3"]
+    private static let rowParallel: Set<String> = ["wo", "w2"]
+
+    /// The split of a Meta tensor name, or nil for the embedding and for names Meta does not use.
+    static func split(of name: String) -> ShardSplit? {
+        if name == "output.weight" { return .concatenate(axis: 0) }
+        if name == "norm.weight" || name == "rope.freqs" { return .replicated }
+        let parts = name.split(separator: ".")
+        guard parts.count >= 4, parts[0] == "layers", parts.last == "weight" else { return nil }
+        let module = String(parts[parts.count - 2])
+        if columnParallel.contains(module) { return .concatenate(axis: 0) }
+        if rowParallel.contains(module) { return .concatenate(axis: 1) }
+        if module == "attention_norm" || module == "ffn_norm" { return .replicated }
+        return nil
+    }
+
+    /// The embedding's split from shard shapes: `[V, D/MP]` → axis 1, `[V/MP, D]` → axis 0,
+    /// where D is the length of the replicated `norm.weight`.
+    static func embeddingSplit(shardShape: [Int], modelDim: Int, shardCount: Int) -> ShardSplit? {
+        guard shardShape.count == 2 else { return nil }
+        if shardShape[1] != modelDim && shardShape[1] * shardCount == modelDim { return .concatenate(axis: 1) }
+        if shardShape[1] == modelDim { return .concatenate(axis: 0) }
+        return nil
+    }
+}

@@ -1,0 +1,489 @@
+import BinaryIO
+import TensorCore
+
+/// A pickle interpreter that only *describes*: it never imports, calls or executes anything.
+///
+/// Mirrors the design of torch's `torch/_weights_only_unpickler.py`, stricter
+/// (`../shared/reference/pth-format.md` §5–§9): a fixed set of opcodes, a fixed set of globals
+/// (`PickleGlobal`), REDUCE switching on the global with exact arity and argument types,
+/// type-checked container mutation, persistent ids only of the storage form, and caps on every
+/// resource a file could make it allocate.
+struct PickleMachine {
+    /// Resource caps (README "Safety" states them).
+    struct Limits {
+        var maxStack = 1_000_000
+        var maxMarkDepth = 1_000
+        var maxMemo = 1_000_000
+        var maxObjects = 10_000_000
+        var maxStringBytes = 1 << 20
+        var maxGlobalNameBytes = 256
+        var maxRank = 16
+        /// How deep the tensor naming walk follows nested containers.
+        var maxNestingForNames = 64
+    }
+
+    struct Result {
+        var root: PickleValue
+        var tuples: [[PickleValue]]
+        var lists: [[PickleValue]]
+        var dicts: [PickleDict]
+        var storages: [StorageRef]
+        var tensors: [TensorRecord]
+    }
+
+    private var reader: ByteReader
+    private let limits: Limits
+    private var stack: [PickleValue] = []
+    private var marks: [Int] = []
+    private var memo: [UInt32: PickleValue] = [:]
+    private var tuples: [[PickleValue]] = []
+    private var lists: [[PickleValue]] = []
+    private var dicts: [PickleDict] = []
+    private var storages: [StorageRef] = []
+    private var storageByKey: [String: Int] = [:]
+    private var tensors: [TensorRecord] = []
+    private var objectCount = 0
+    /// Offset of the opcode being executed, for errors.
+    private var opcodeOffset = 0
+
+    private init(bytes: [UInt8], limits: Limits) {
+        reader = ByteReader(bytes)
+        self.limits = limits
+    }
+
+    /// Runs the pickle in `bytes` to its STOP.
+    /// - Throws: `InputError` at the byte offset (inside the pickle) of the offending opcode.
+    static func run(_ bytes: [UInt8], limits: Limits = Limits()) throws -> Result {
+        var machine = PickleMachine(bytes: bytes, limits: limits)
+        let root = try machine.execute()
+        return Result(
+            root: root, tuples: machine.tuples, lists: machine.lists, dicts: machine.dicts,
+            storages: machine.storages, tensors: machine.tensors)
+    }
+
+    private func fail(_ message: String) -> InputError {
+        InputError(message, at: .byteOffset(opcodeOffset))
+    }
+
+    // MARK: - The loop
+
+    private mutating func execute() throws -> PickleValue {
+        while true {
+            opcodeOffset = reader.fileOffset
+            if reader.isAtEnd { throw fail("truncated: the pickle ends without STOP") }
+            let byte = try reader.u8("opcode")
+            guard let opcode = PickleOpcode(rawValue: byte) else {
+                throw fail("unknown pickle opcode 0x\(String(byte, radix: 16, uppercase: true))")
+            }
+            if opcode == .stop {
+                guard marks.isEmpty else { throw fail("STOP with \(marks.count) unclosed MARK(s)") }
+                guard stack.count == 1 else {
+                    throw fail("STOP with \(stack.count) values on the stack, expected exactly 1")
+                }
+                return stack[0]
+            }
+            try step(opcode)
+        }
+    }
+
+    private mutating func step(_ opcode: PickleOpcode) throws {
+        switch opcode {
+        case .proto:
+            let version = try reader.u8("protocol version")
+            guard (2...5).contains(version) else {
+                throw fail("pickle protocol \(version) is not supported, expected 2 (torch.save's default) to 5")
+            }
+        case .mark:
+            guard marks.count < limits.maxMarkDepth else {
+                throw fail("MARK nesting deeper than \(limits.maxMarkDepth)")
+            }
+            marks.append(stack.count)
+        case .emptyTuple: try push(newTuple([]))
+        case .tuple: try push(newTuple(try popToMark()))
+        case .tuple1: try push(newTuple(try pop(count: 1)))
+        case .tuple2: try push(newTuple(try pop(count: 2)))
+        case .tuple3: try push(newTuple(try pop(count: 3)))
+        case .emptyList:
+            try countObject()
+            lists.append([])
+            try push(.list(lists.count - 1))
+        case .emptyDict:
+            try push(newDict())
+        case .emptySet:
+            try countObject()
+            try push(.emptySet)
+        case .none: try push(.none)
+        case .newtrue: try push(.bool(true))
+        case .newfalse: try push(.bool(false))
+        case .binint: try push(.int(Int(try reader.i32le("BININT argument"))))
+        case .binint1: try push(.int(Int(try reader.u8("BININT1 argument"))))
+        case .binint2: try push(.int(Int(try reader.u16le("BININT2 argument"))))
+        case .long1: try push(.int(try readLong1()))
+        case .binfloat: try push(.float(try reader.f64be("BINFLOAT argument")))
+        case .binunicode:
+            let length = try Checked.int(try reader.u32le("BINUNICODE length"), "BINUNICODE length")
+            guard length <= limits.maxStringBytes else {
+                throw fail("string of \(length) bytes exceeds the cap of \(limits.maxStringBytes)")
+            }
+            let raw = try reader.bytes(length, "BINUNICODE string")
+            guard let text = String(validating: raw, as: UTF8.self) else {
+                throw fail("BINUNICODE string is not valid UTF-8")
+            }
+            try push(.string(text))
+        case .shortBinstring:
+            let length = Int(try reader.u8("SHORT_BINSTRING length"))
+            let raw = try reader.bytes(length, "SHORT_BINSTRING string")
+            try push(.string(String(String.UnicodeScalarView(raw.map { Unicode.Scalar($0) }))))
+        case .binput, .longBinput:
+            let index = opcode == .binput ? UInt32(try reader.u8("BINPUT index")) : try reader.u32le("LONG_BINPUT index")
+            guard let top = stack.last, stack.count > (marks.last ?? 0) else {
+                throw fail("\(opcode.pythonName) with an empty stack")
+            }
+            if memo[index] == nil && memo.count >= limits.maxMemo {
+                throw fail("memo exceeds the cap of \(limits.maxMemo) entries")
+            }
+            memo[index] = top
+        case .binget, .longBinget:
+            let index = opcode == .binget ? UInt32(try reader.u8("BINGET index")) : try reader.u32le("LONG_BINGET index")
+            guard let value = memo[index] else {
+                throw fail("\(opcode.pythonName) of memo index \(index), which was never set")
+            }
+            try push(value)
+        case .global:
+            let module = try readGlobalLine("GLOBAL module")
+            let name = try readGlobalLine("GLOBAL name")
+            guard let global = PickleGlobal(module: module, name: name) else {
+                throw fail("global '\(module).\(name)' is not allowed (only torch tensor rebuilders, storages, dtypes and OrderedDict are)")
+            }
+            try push(.global(global))
+        case .reduce:
+            let args = try pop()
+            let callable = try pop()
+            guard case .global(let global) = callable else {
+                throw fail("REDUCE on a \(callable.typeName), expected an allowed global")
+            }
+            guard case .tuple(let argsIndex) = args else {
+                throw fail("REDUCE arguments are a \(args.typeName), expected a tuple")
+            }
+            try push(try reduce(global, tuples[argsIndex], nested: false))
+        case .newobj:
+            let args = try pop()
+            let cls = try pop()
+            guard case .global(.parameterClass) = cls, case .tuple(let argsIndex) = args,
+                let first = tuples[argsIndex].first, case .tensor = first
+            else {
+                throw fail("NEWOBJ is only allowed to create torch.nn.Parameter from a tensor")
+            }
+            try push(first)
+        case .build:
+            let state = try pop()
+            guard let target = stack.last, stack.count > (marks.last ?? 0) else {
+                throw fail("BUILD with an empty stack")
+            }
+            switch target {
+            case .dict, .tensor: _ = state  // OrderedDict `_metadata` / tensor state: ignored
+            default: throw fail("BUILD on a \(target.typeName), expected an OrderedDict or a tensor")
+            }
+        case .append:
+            let value = try pop()
+            try appendToTopList([value], opcode)
+        case .appends:
+            let items = try popToMark()
+            try appendToTopList(items, opcode)
+        case .setitem:
+            let value = try pop()
+            let key = try pop()
+            try setItemsOnTopDict([key, value], opcode)
+        case .setitems:
+            let items = try popToMark()
+            guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number (\(items.count)) of keys and values") }
+            try setItemsOnTopDict(items, opcode)
+        case .binpersid:
+            let pid = try pop()
+            try push(try persistentLoad(pid))
+        default:
+            throw fail("pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint")
+        }
+    }
+
+    // MARK: - Stack
+
+    private mutating func countObject() throws {
+        objectCount += 1
+        guard objectCount <= limits.maxObjects else {
+            throw fail("more than \(limits.maxObjects) objects")
+        }
+    }
+
+    private mutating func push(_ value: PickleValue) throws {
+        guard stack.count < limits.maxStack else { throw fail("stack exceeds the cap of \(limits.maxStack) values") }
+        stack.append(value)
+    }
+
+    private mutating func pop() throws -> PickleValue {
+        guard stack.count > (marks.last ?? 0) else { throw fail("stack underflow") }
+        return stack.removeLast()
+    }
+
+    private mutating func pop(count: Int) throws -> [PickleValue] {
+        guard stack.count - (marks.last ?? 0) >= count else { throw fail("stack underflow") }
+        defer { stack.removeLast(count) }
+        return Array(stack.suffix(count))
+    }
+
+    private mutating func popToMark() throws -> [PickleValue] {
+        guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+        defer { stack.removeSubrange(mark...) }
+        return Array(stack[mark...])
+    }
+
+    private mutating func newTuple(_ items: [PickleValue]) throws -> PickleValue {
+        try countObject()
+        tuples.append(items)
+        return .tuple(tuples.count - 1)
+    }
+
+    private mutating func newDict() throws -> PickleValue {
+        try countObject()
+        dicts.append(PickleDict())
+        return .dict(dicts.count - 1)
+    }
+
+    private mutating func appendToTopList(_ items: [PickleValue], _ opcode: PickleOpcode) throws {
+        guard stack.count > (marks.last ?? 0), case .list(let index) = stack[stack.count - 1] else {
+            throw fail("\(opcode.pythonName) on a \(stack.last?.typeName ?? "empty stack"), expected a list")
+        }
+        lists[index].append(contentsOf: items)
+    }
+
+    private mutating func setItemsOnTopDict(_ items: [PickleValue], _ opcode: PickleOpcode) throws {
+        guard stack.count > (marks.last ?? 0), case .dict(let index) = stack[stack.count - 1] else {
+            throw fail("\(opcode.pythonName) on a \(stack.last?.typeName ?? "empty stack"), expected a dict")
+        }
+        var pair = 0
+        while pair < items.count {
+            switch items[pair] {
+            case .string, .int, .bool, .none, .float, .tuple: break
+            default: throw fail("dict key of type \(items[pair].typeName) is not allowed")
+            }
+            dicts[index].set(items[pair], items[pair + 1])
+            pair += 2
+        }
+    }
+
+    // MARK: - Arguments
+
+    private mutating func readLong1() throws -> Int {
+        let count = Int(try reader.u8("LONG1 length"))
+        guard count <= 8 else { throw fail("LONG1 integer of \(count) bytes is larger than 64 bits") }
+        let raw = try reader.bytes(count, "LONG1 integer")
+        guard count > 0 else { return 0 }
+        var value: UInt64 = 0
+        for (shift, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+        if count < 8, raw.last! & 0x80 != 0 { value |= ~0 << (8 * UInt64(count)) }  // sign-extend
+        return Int(Int64(bitPattern: value))
+    }
+
+    private mutating func readGlobalLine(_ what: String) throws -> String {
+        let raw = try reader.line(limit: limits.maxGlobalNameBytes, what)
+        guard let text = String(validating: raw, as: UTF8.self) else { throw fail("\(what) is not valid UTF-8") }
+        return text
+    }
+
+    private func int(_ value: PickleValue, _ what: String) throws -> Int {
+        guard case .int(let number) = value else { throw fail("\(what) is a \(value.typeName), expected an int") }
+        return number
+    }
+
+    private func string(_ value: PickleValue, _ what: String) throws -> String {
+        guard case .string(let text) = value else { throw fail("\(what) is a \(value.typeName), expected a str") }
+        return text
+    }
+
+    private func intTuple(_ value: PickleValue, _ what: String) throws -> [Int] {
+        guard case .tuple(let index) = value else { throw fail("\(what) is a \(value.typeName), expected a tuple of ints") }
+        let items = tuples[index]
+        guard items.count <= limits.maxRank else {
+            throw fail("\(what) has \(items.count) dimensions, more than the cap of \(limits.maxRank)")
+        }
+        return try items.map { try int($0, what) }
+    }
+
+    private func requireDict(_ value: PickleValue, _ what: String) throws -> PickleDict {
+        guard case .dict(let index) = value else { throw fail("\(what) is a \(value.typeName), expected a dict") }
+        return dicts[index]
+    }
+
+    // MARK: - REDUCE
+
+    private mutating func reduce(_ global: PickleGlobal, _ args: [PickleValue], nested: Bool) throws -> PickleValue {
+        func arity(_ allowed: ClosedRange<Int>) throws {
+            guard allowed.contains(args.count) else {
+                let expected = allowed.count == 1 ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
+                throw fail("\(global) called with \(args.count) arguments, expected \(expected)")
+            }
+        }
+        switch global {
+        case .orderedDict:
+            try arity(0...0)
+            return try newDict()
+        case .rebuildTensorV2:
+            try arity(6...7)
+            if args.count == 7 { try checkTensorMetadata(args[6]) }
+            return try rebuildTensor(args, dtype: nil)
+        case .rebuildTensorV3:
+            try arity(7...8)
+            guard case .global(.dtype(let dtype)) = args[6] else {
+                throw fail("_rebuild_tensor_v3 dtype argument is a \(args[6].typeName), expected a torch dtype")
+            }
+            if args.count == 8 { try checkTensorMetadata(args[7]) }
+            return try rebuildTensor(args, dtype: dtype)
+        case .rebuildTensor:
+            try arity(4...4)
+            return try rebuildTensor(args, dtype: nil)
+        case .rebuildParameter, .rebuildParameterWithState:
+            try arity(global == .rebuildParameter ? 3...3 : 4...4)
+            guard case .tensor = args[0] else {
+                throw fail("\(global) data argument is a \(args[0].typeName), expected a tensor")
+            }
+            return args[0]
+        case .rebuildFromTypeV2:
+            try arity(4...4)
+            guard !nested, case .global(let function) = args[0] else {
+                throw fail("_rebuild_from_type_v2 function argument must be a tensor rebuild function")
+            }
+            guard case .global(let newType) = args[1], newType == .tensorClass || newType == .parameterClass else {
+                throw fail("_rebuild_from_type_v2 type must be torch.Tensor or torch.nn.Parameter, found \(args[1].typeName)")
+            }
+            guard case .tuple(let inner) = args[2] else {
+                throw fail("_rebuild_from_type_v2 arguments are a \(args[2].typeName), expected a tuple")
+            }
+            let result = try reduce(function, tuples[inner], nested: true)
+            guard case .tensor = result else { throw fail("_rebuild_from_type_v2 did not rebuild a tensor") }
+            return result
+        case .torchSize:
+            try arity(1...1)
+            _ = try intTuple(args[0], "torch.Size argument")
+            return args[0]
+        case .torchDevice:
+            try arity(1...2)
+            return .string(try string(args[0], "torch.device type"))
+        case .codecsEncode:
+            try arity(2...2)
+            let text = try string(args[0], "_codecs.encode text")
+            guard try string(args[1], "_codecs.encode encoding") == "latin1" else {
+                throw fail("_codecs.encode encoding must be 'latin1'")
+            }
+            var bytes: [UInt8] = []
+            for scalar in text.unicodeScalars {
+                guard scalar.value < 256 else { throw fail("_codecs.encode text is not latin1") }
+                bytes.append(UInt8(scalar.value))
+            }
+            return .bytes(bytes)
+        case .builtinSet:
+            try arity(0...1)
+            return .emptySet
+        case .tensorClass, .parameterClass, .typedStorage, .untypedStorage, .dtype:
+            throw fail("\(global) cannot be called")
+        }
+    }
+
+    /// Rejects the conjugate and negative bits, which never occur on real weights.
+    private func checkTensorMetadata(_ value: PickleValue) throws {
+        let metadata = try requireDict(value, "tensor metadata")
+        for (key, flag) in zip(metadata.keys, metadata.values) {
+            if case .bool(false) = flag { continue }
+            let name: String
+            if case .string(let text) = key { name = text } else { name = key.typeName }
+            throw fail("tensor metadata '\(name)' is set (conjugate/negative views are not supported)")
+        }
+    }
+
+    /// `_rebuild_tensor_v2/v3` and `_rebuild_tensor`: (storage, offset, size, stride, …).
+    private mutating func rebuildTensor(_ args: [PickleValue], dtype explicitType: DType?) throws -> PickleValue {
+        guard case .storage(let storageIndex) = args[0] else {
+            throw fail("tensor rebuild storage argument is a \(args[0].typeName), expected a storage")
+        }
+        let storage = storages[storageIndex]
+        let dtype: DType
+        let storageElements: Int
+        if let explicitType {
+            guard storage.dtype == nil else {
+                throw fail("_rebuild_tensor_v3 needs an UntypedStorage, found a typed \(storage.dtype!.torchName) storage")
+            }
+            dtype = explicitType
+            guard storage.numel % dtype.itemSize == 0 else {
+                throw fail("untyped storage '\(storage.key)' of \(storage.numel) bytes is not a whole number of \(dtype.torchName) elements")
+            }
+            storageElements = storage.numel / dtype.itemSize
+        } else {
+            guard let typed = storage.dtype else {
+                throw fail("an UntypedStorage needs _rebuild_tensor_v3 with a dtype")
+            }
+            dtype = typed
+            storageElements = storage.numel
+        }
+        let offset = try int(args[1], "storage_offset")
+        let shape = try intTuple(args[2], "size")
+        let strides = try intTuple(args[3], "stride")
+        guard offset >= 0 else { throw fail("storage_offset \(offset) is negative") }
+        guard shape.count == strides.count else {
+            throw fail("size has \(shape.count) dimensions but stride has \(strides.count)")
+        }
+        for (axis, (size, stride)) in zip(shape, strides).enumerated() {
+            guard size >= 0 else { throw fail("size[\(axis)] = \(size) is negative") }
+            guard stride >= 0 else { throw fail("stride[\(axis)] = \(stride) is negative") }
+        }
+        let count = try Checked.product(shape, "tensor element count")
+        _ = try Checked.multiply(count, dtype.itemSize, "tensor byte count")
+        if count > 0 {
+            var last = offset
+            for (size, stride) in zip(shape, strides) {
+                last = try Checked.add(last, try Checked.multiply(size - 1, stride, "tensor extent"), "tensor extent")
+            }
+            guard last < storageElements else {
+                throw fail("tensor view reaches element \(last) of storage '\(storage.key)', which holds \(storageElements) elements (offset \(offset), size \(shape), stride \(strides))")
+            }
+        }
+        try countObject()
+        tensors.append(TensorRecord(storage: storageIndex, dtype: dtype, storageOffset: offset, shape: shape, strides: strides))
+        return .tensor(tensors.count - 1)
+    }
+
+    // MARK: - Persistent ids
+
+    private mutating func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
+        guard case .tuple(let index) = pid else {
+            throw fail("persistent id is a \(pid.typeName), expected ('storage', type, key, location, numel)")
+        }
+        let items = tuples[index]
+        guard items.count == 5 else {
+            throw fail("persistent id has \(items.count) fields, expected 5 ('storage', type, key, location, numel)")
+        }
+        guard try string(items[0], "persistent id tag") == "storage" else {
+            throw fail("persistent id tag is not 'storage'")
+        }
+        let dtype: DType?
+        switch items[1] {
+        case .global(.typedStorage(let typed)): dtype = typed
+        case .global(.untypedStorage): dtype = nil
+        default: throw fail("persistent id storage type is a \(items[1].typeName), expected a torch storage class")
+        }
+        let key = try string(items[2], "storage key")
+        _ = try string(items[3], "storage location")
+        let numel = try int(items[4], "storage numel")
+        guard numel >= 0 else { throw fail("storage '\(key)' numel \(numel) is negative") }
+        let byteCount = try Checked.multiply(numel, dtype?.itemSize ?? 1, "storage '\(key)' byte count")
+        let ref = StorageRef(key: key, dtype: dtype, numel: numel, byteCount: byteCount)
+        if let existing = storageByKey[key] {
+            let known = storages[existing]
+            guard known == ref || (known.byteCount == 0 && byteCount == 0) else {
+                throw fail("storage '\(key)' is declared twice with different types or sizes (\(known.dtype?.torchName ?? "untyped") × \(known.numel) vs \(dtype?.torchName ?? "untyped") × \(numel))")
+            }
+            return .storage(existing)
+        }
+        storages.append(ref)
+        storageByKey[key] = storages.count - 1
+        return .storage(storages.count - 1)
+    }
+}
