@@ -39,7 +39,7 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Derives the config from `params` and the tokenizer kind, taking the vocabulary from the
     /// embedding when params says -1, then checks every tensor Meta's model expects.
     /// - Throws: `InputError` naming the key or tensor, with expected and found values.
-    public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerKind? = nil) throws {
+    public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerKind? = nil, validate: Bool = true) throws {
         func bad(_ key: String, _ message: String) -> InputError { InputError(message, at: .key(key)) }
         guard (1...Self.maxDim).contains(params.dim) else { throw bad("dim", "dim \(params.dim) is outside 1…\(Self.maxDim)") }
         guard (1...Self.maxLayers).contains(params.nLayers) else { throw bad("n_layers", "n_layers \(params.nLayers) is outside 1…\(Self.maxLayers)") }
@@ -103,7 +103,7 @@ public struct LlamaConfig: Sendable, Equatable {
             throw InputError("expected shape [\(declared), \(dim)] (params.json vocab_size), found \(embedding.shape)", at: .tensor("tok_embeddings.weight"))
         }
         vocabSize = embedding.shape[0]
-        try validate(against: tensors)
+        if validate { try self.validate(against: tensors) }
     }
 
     /// The name → shape table of Meta's model (§1), without the optional `rope.freqs`.

@@ -29,7 +29,13 @@ enum Formatting {
 
     /// Left-aligned columns, except those listed in `rightAligned`.
     static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int> = []) -> String {
-        var widths = header.map(\.count)
+        columns([header] + rows, rightAligned: rightAligned)
+    }
+
+    /// Rows of cells in aligned columns, without a header.
+    static func columns(_ rows: [[String]], rightAligned: Set<Int> = [], indent: String = "") -> String {
+        guard let first = rows.first else { return "" }
+        var widths = first.map { _ in 0 }
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
         }
@@ -39,6 +45,6 @@ enum Formatting {
                 return rightAligned.contains(index) ? pad + cell : cell + pad
             }.joined(separator: "  ").replacing(/\s+$/, with: "")
         }
-        return ([line(header)] + rows.map(line)).joined(separator: "\n")
+        return rows.map { indent + line($0) }.joined(separator: "\n")
     }
 }

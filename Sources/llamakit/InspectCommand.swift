@@ -127,7 +127,7 @@ struct InspectReport {
             ]
             if checkpoint.files.count > 1 { rows.append(["model parallel", "\(checkpoint.files.count) shards"]) }
             out.append("config (\(checkpoint.paramsPath!)):")
-            out.append(Formatting.table(["", ""], rows).split(separator: "\n").dropFirst().map { "  " + $0 }.joined(separator: "\n"))
+            out.append(Formatting.columns(rows, indent: "  "))
         } else if checkpoint.paramsPath == nil {
             out.append("config: no params.json beside the checkpoint")
         } else {

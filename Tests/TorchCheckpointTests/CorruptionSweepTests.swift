@@ -1,0 +1,83 @@
+import BinaryIO
+import Foundation
+import TensorCore
+import Testing
+
+@testable import TorchCheckpoint
+
+/// Truncations and byte flips at many positions: every outcome is a clean `InputError` or a
+/// successful read, never a crash or a hang.
+@Suite struct CorruptionSweepTests {
+    private static func withTemporaryFile(_ bytes: [UInt8], _ body: (String) throws -> Void) rethrows {
+        let path = NSTemporaryDirectory() + "llamakit-corrupt-\(UUID().uuidString).pth"
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try body(path)
+    }
+
+    /// Opens and reads every tensor; returns nil on success or the error.
+    private static func openAndReadAll(_ path: String) -> InputError? {
+        do {
+            let file = try PthFile(path: path)
+            for info in file.tensorInfos {
+                try file.withBytes(of: info.name) { _ in }
+            }
+            return nil
+        } catch let error as InputError {
+            return error
+        } catch {
+            Issue.record("unexpected error type: \(error)")
+            return nil
+        }
+    }
+
+    static let sources = ["hostile/valid-minimal.pth", "torch/views.pth", "llama3-tiny/consolidated.00.pth"]
+
+    @Test(arguments: sources)
+    func truncationAtManyCutPoints(_ fixture: String) throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture))))
+        let step = max(1, bytes.count / 400)
+        for cut in stride(from: 0, to: bytes.count, by: step) {
+            Self.withTemporaryFile(Array(bytes[..<cut])) { path in
+                let error = Self.openAndReadAll(path)
+                #expect(error != nil, "truncated at \(cut) of \(bytes.count) was accepted")
+            }
+        }
+    }
+
+    @Test(arguments: sources)
+    func byteFlipsNeverCrash(_ fixture: String) throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture))))
+        // The structure lives at the front (local headers, data.pkl) and the back (central
+        // directory, end records); tensor bytes in between only change values. At most ~1,500
+        // positions per file keeps the sweep to seconds.
+        let window = 3_000
+        let structural = bytes.count <= 2 * window
+            ? Array(0..<bytes.count)
+            : Array(0..<window) + Array((bytes.count - window)..<bytes.count)
+        let step = max(1, structural.count / 1_500)
+        let positions = stride(from: 0, to: structural.count, by: step).map { structural[$0] }
+        var refused = 0
+        for position in positions {
+            for value: UInt8 in [0xFF, bytes[position] ^ 0x01] where value != bytes[position] {
+                var copy = bytes
+                copy[position] = value
+                Self.withTemporaryFile(copy) { path in
+                    if Self.openAndReadAll(path) != nil { refused += 1 }
+                }
+            }
+        }
+        #expect(refused > 0)
+    }
+
+    @Test func brokenCentralDirectoryIsRefused() throws {
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path("hostile/valid-minimal.pth"))))
+        let signature: [UInt8] = [0x50, 0x4B, 0x01, 0x02]
+        let first = try #require((0..<bytes.count - 4).first { Array(bytes[$0..<$0 + 4]) == signature })
+        bytes[first] = 0x51
+        try Self.withTemporaryFile(bytes) { path in
+            let error = try #require(Self.openAndReadAll(path))
+            #expect(error.description.contains("zip archive") || error.description.contains("central directory"), "\(error)")
+        }
+    }
+}
