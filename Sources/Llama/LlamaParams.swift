@@ -1,5 +1,5 @@
 import BinaryIO
-import Foundation
+import FoundationEssentials
 
 /// `params.json` exactly as Meta writes it; absent keys stay nil, unknown keys are ignored
 /// (as Meta's `ModelArgs` does). See `../shared/reference/llama-checkpoints.md` §2.
@@ -61,18 +61,12 @@ public struct LlamaParams: Decodable, Sendable, Equatable {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw InputError("expected \(type == Int.self ? "an integer" : type == Bool.self ? "true or false" : "a number"), found something else", at: .key(key), file: file)
         } catch DecodingError.dataCorrupted(let context) {
-            let detail = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String ?? context.debugDescription
-            throw InputError("not valid JSON: \(detail)", file: file)
+            throw InputError("not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)", file: file)
         }
     }
 
     /// Reads and parses a params.json file.
     public static func load(path: String) throws -> LlamaParams {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw InputError("cannot open", file: path)
-        }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: maxFileBytes + 1) ?? Data()
-        return try parse(Array(data), file: path)
+        try parse(try FileSystem.read(path, limit: maxFileBytes), file: path)
     }
 }

@@ -1,5 +1,4 @@
 import BinaryIO
-import Foundation
 import TensorCore
 
 /// What a user points LlamaKit at: a Meta checkpoint directory or a single `.pth` file.
@@ -19,14 +18,13 @@ public struct CheckpointDirectory {
     /// - Throws: `InputError` when the path holds no checkpoint, shards are misnumbered, or a
     ///   file cannot be read.
     public static func open(_ path: String, readPath: PthFile.ReadPath = .mapped) throws -> CheckpointDirectory {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw InputError("no such file or directory", file: path)
-        }
-        let directory = isDirectory.boolValue ? path : (path as NSString).deletingLastPathComponent
+        let kind = FileSystem.kind(of: path)
+        guard kind != .missing else { throw InputError("no such file or directory", file: path) }
+        let isDirectory = kind == .directory
+        let directory = isDirectory ? path : FileSystem.parent(of: path)
         var shardPaths: [String]
-        if isDirectory.boolValue {
-            let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+        if isDirectory {
+            let names = try FileSystem.contents(of: path)
             let shardNames = names.filter { $0.hasPrefix("consolidated.") && $0.hasSuffix(".pth") }
             if shardNames.isEmpty {
                 let others = names.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }
@@ -35,7 +33,7 @@ public struct CheckpointDirectory {
                         ? "no consolidated.NN.pth files in this directory"
                         : "no consolidated.NN.pth files, and \(others.count) other .pth files (\(others.prefix(4).joined(separator: ", "))): name one of them", file: path)
                 }
-                shardPaths = [(path as NSString).appendingPathComponent(others[0])]
+                shardPaths = [FileSystem.join(path, others[0])]
             } else {
                 for (rank, name) in shardNames.enumerated() {
                     let number = name.dropFirst("consolidated.".count).dropLast(".pth".count)
@@ -43,7 +41,7 @@ public struct CheckpointDirectory {
                         throw InputError("shard files must be numbered consolidated.00.pth, 01, … without gaps; found \(name) at rank \(rank)", file: path)
                     }
                 }
-                shardPaths = shardNames.map { (path as NSString).appendingPathComponent($0) }
+                shardPaths = shardNames.map { FileSystem.join(path, $0) }
             }
         } else {
             shardPaths = [path]
@@ -55,8 +53,8 @@ public struct CheckpointDirectory {
         }
         let source: any TensorSource = files.count == 1 ? files[0] : try ShardSet(shards: files)
         func sibling(_ name: String) -> String? {
-            let candidate = (directory.isEmpty ? name : (directory as NSString).appendingPathComponent(name))
-            return FileManager.default.fileExists(atPath: candidate) ? candidate : nil
+            let candidate = FileSystem.join(directory, name)
+            return FileSystem.kind(of: candidate) == .file ? candidate : nil
         }
         return CheckpointDirectory(
             path: path, shardPaths: shardPaths, paramsPath: sibling("params.json"),

@@ -35,7 +35,11 @@ struct PickleMachine {
     private let limits: Limits
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
-    private var memo: [UInt32: PickleValue] = [:]
+    /// torch numbers memo slots 0, 1, 2, …: those live in an array; any other index in a
+    /// dictionary, so a hostile index cannot make the array grow.
+    private var memo: [PickleValue?] = []
+    private var sparseMemo: [UInt32: PickleValue] = [:]
+    private var memoCount = 0
     private var tuples: [[PickleValue]] = []
     private var lists: [[PickleValue]] = []
     private var dicts: [PickleDict] = []
@@ -139,13 +143,10 @@ struct PickleMachine {
             guard let top = stack.last, stack.count > (marks.last ?? 0) else {
                 throw fail("\(opcode.pythonName) with an empty stack")
             }
-            if memo[index] == nil && memo.count >= limits.maxMemo {
-                throw fail("memo exceeds the cap of \(limits.maxMemo) entries")
-            }
-            memo[index] = top
+            try memoize(index, top)
         case .binget, .longBinget:
             let index = opcode == .binget ? UInt32(try reader.u8("BINGET index")) : try reader.u32le("LONG_BINGET index")
-            guard let value = memo[index] else {
+            guard let value = Int(index) < memo.count ? memo[Int(index)] : sparseMemo[index] else {
                 throw fail("\(opcode.pythonName) of memo index \(index), which was never set")
             }
             try push(value)
@@ -206,7 +207,23 @@ struct PickleMachine {
         }
     }
 
-    // MARK: - Stack
+    // MARK: - Stack and memo
+
+    private mutating func memoize(_ index: UInt32, _ value: PickleValue) throws {
+        let slot = Int(index)
+        let isNew = slot < memo.count ? memo[slot] == nil : sparseMemo[index] == nil
+        if isNew {
+            guard memoCount < limits.maxMemo else { throw fail("memo exceeds the cap of \(limits.maxMemo) entries") }
+            memoCount += 1
+        }
+        if slot < memo.count {
+            memo[slot] = value
+        } else if slot == memo.count && sparseMemo.isEmpty {
+            memo.append(value)
+        } else {
+            sparseMemo[index] = value
+        }
+    }
 
     private mutating func countObject() throws {
         objectCount += 1

@@ -32,6 +32,8 @@ public final class PthFile: TensorSource {
     public let isBigEndian: Bool
     public let recordCount: Int
     public let pickleByteCount: Int
+    /// Size of the file in bytes.
+    public var fileSize: Int { mapped.size }
     public var readPath: ReadPath = .mapped
 
     public private(set) var tensorInfos: [TensorInfo] = []

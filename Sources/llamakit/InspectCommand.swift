@@ -1,6 +1,5 @@
 import ArgumentParser
 import BinaryIO
-import Foundation
 import Llama
 import LlamaTokenizers
 import TensorCore
@@ -41,7 +40,7 @@ struct InspectCommand: ParsableCommand {
         try reportingErrors {
             let report = try InspectReport(path: path)
             if json {
-                print(try report.json())
+                print(report.json())
             } else if tree {
                 print(ModuleTree(tensors: report.checkpoint.source.tensorInfos, config: report.config).render())
             } else {
@@ -93,8 +92,7 @@ struct InspectReport {
     func text() -> String {
         var out: [String] = []
         for file in checkpoint.files {
-            let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? Int) ?? 0
-            out.append("\(file.path): PyTorch zip, \(Formatting.bytes(size)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes")
+            out.append("\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes")
         }
         if checkpoint.files.count > 1 {
             out.append("\(checkpoint.files.count) shards merged into one model (tensors below are the merged ones)")
@@ -141,37 +139,38 @@ struct InspectReport {
         return out.joined(separator: "\n")
     }
 
-    func json() throws -> String {
-        struct File: Encodable { var path: String; var prefix: String; var records: Int; var byteorder: String }
-        struct Tensor: Encodable { var name: String; var dtype: String; var shape: [Int]; var bytes: Int; var location: String }
-        struct Config: Encodable {
-            var family: String, dim: Int, n_layers: Int, n_heads: Int, n_kv_heads: Int, head_dim: Int
-            var ffn_hidden_size: Int, vocab_size: Int, norm_eps: Double, rope_theta: Double
-            var rope_scaling_factor: Double?, context_length: Int, defaulted_keys: [String]
+    func json() -> String {
+        let files: [JSONOutput] = checkpoint.files.map {
+            .object([
+                ("path", .string($0.path)), ("prefix", .string($0.prefix)), ("records", .int($0.recordCount)),
+                ("byteorder", .string($0.isBigEndian ? "big" : "little")),
+            ])
         }
-        struct Tokenizer: Encodable { var path: String; var format: String }
-        struct Report: Encodable {
-            var format = "pytorch"
-            var files: [File]
-            var tensors: [Tensor]
-            var config: Config?
-            var config_error: String?
-            var tokenizer: Tokenizer?
+        let tensors: [JSONOutput] = checkpoint.source.tensorInfos.map {
+            .object([
+                ("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)), ("shape", .array($0.shape.map { .int($0) })),
+                ("bytes", .int($0.byteCount)), ("location", .string($0.location)),
+            ])
         }
-        let report = Report(
-            files: checkpoint.files.map { File(path: $0.path, prefix: $0.prefix, records: $0.recordCount, byteorder: $0.isBigEndian ? "big" : "little") },
-            tensors: checkpoint.source.tensorInfos.map { Tensor(name: $0.name, dtype: $0.dtype.rawValue, shape: $0.shape, bytes: $0.byteCount, location: $0.location) },
-            config: config.map {
-                Config(
-                    family: $0.family.rawValue, dim: $0.dim, n_layers: $0.layerCount, n_heads: $0.headCount, n_kv_heads: $0.kvHeadCount,
-                    head_dim: $0.headDim, ffn_hidden_size: $0.ffnHiddenSize, vocab_size: $0.vocabSize, norm_eps: $0.normEps,
-                    rope_theta: $0.ropeTheta, rope_scaling_factor: $0.ropeScalingFactor, context_length: $0.contextLength,
-                    defaulted_keys: $0.defaultedKeys)
-            },
-            config_error: configError.map(\.description),
-            tokenizer: tokenizer.flatMap { format in checkpoint.tokenizerPath.map { Tokenizer(path: $0, format: format.rawValue) } })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(report), as: UTF8.self)
+        let configJSON: JSONOutput = config.map { config in
+            .object([
+                ("family", .string(config.family.rawValue)), ("dim", .int(config.dim)), ("n_layers", .int(config.layerCount)),
+                ("n_heads", .int(config.headCount)), ("n_kv_heads", .int(config.kvHeadCount)), ("head_dim", .int(config.headDim)),
+                ("ffn_hidden_size", .int(config.ffnHiddenSize)), ("vocab_size", .int(config.vocabSize)),
+                ("norm_eps", .double(config.normEps)), ("rope_theta", .double(config.ropeTheta)),
+                ("rope_scaling_factor", config.ropeScalingFactor.map { .double($0) } ?? .null),
+                ("context_length", .int(config.contextLength)),
+                ("defaulted_keys", .array(config.defaultedKeys.map { .string($0) })),
+            ])
+        } ?? .null
+        var members: [(String, JSONOutput)] = [
+            ("format", .string("pytorch")), ("files", .array(files)), ("tensors", .array(tensors)), ("config", configJSON),
+        ]
+        if let configError { members.append(("config_error", .string(configError.description))) }
+        let tokenizerJSON: JSONOutput = tokenizer.flatMap { format in
+            checkpoint.tokenizerPath.map { JSONOutput.object([("path", .string($0)), ("format", .string(format.rawValue))]) }
+        } ?? .null
+        members.append(("tokenizer", tokenizerJSON))
+        return JSONOutput.object(members).rendered()
     }
 }

@@ -1,0 +1,42 @@
+# LlamaKit: `make demo` runs the main job on the bundled tiny checkpoint, `make test` runs the
+# tests. Both install what is missing first (libzip-dev, pkg-config) and build.
+
+SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
+export PATH := /opt/swift/usr/bin:$(PATH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BIN := .build/release/llamakit
+
+.PHONY: deps build release demo test bench clean
+
+deps:
+	@if ! pkg-config --exists libzip 2>/dev/null; then \
+		echo "Installing libzip-dev and pkg-config (apt-get)…"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libzip-dev pkg-config >/dev/null; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --static-swift-stdlib
+
+demo: release
+	@echo "== llamakit inspect fixtures/llama31-tiny"
+	@$(BIN) inspect fixtures/llama31-tiny
+	@echo
+	@echo "== llamakit inspect fixtures/llama3-tiny-mp2 --tree   (two shards merged)"
+	@$(BIN) inspect fixtures/llama3-tiny-mp2 --tree
+	@echo
+	@echo "== llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
+	@$(BIN) inspect fixtures/hostile/global-os-system.pth || echo "(refused, exit $$?)"
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: release
+	$(SWIFT) build -c release --package-path Benchmarks
+	python3 Benchmarks/bench_read.py
+
+clean:
+	rm -rf .build

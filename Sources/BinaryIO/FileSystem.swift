@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The few file-system questions readers ask, straight through POSIX (no Foundation at startup).
+public enum FileSystem {
+    public enum Kind: Sendable { case missing, file, directory, other }
+
+    public static func kind(of path: String) -> Kind {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return .missing }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .file
+        case S_IFDIR: return .directory
+        default: return .other
+        }
+    }
+
+    /// The names in `directory` (without `.` and `..`), sorted bytewise.
+    /// - Throws: `InputError` with the OS's text when the directory cannot be read.
+    public static func contents(of directory: String) throws -> [String] {
+        guard let handle = opendir(directory) else {
+            throw InputError("cannot list: \(String(cString: strerror(errno)))", file: directory)
+        }
+        defer { closedir(handle) }
+        var names: [String] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    /// `directory/name`, without doubling a trailing slash.
+    public static func join(_ directory: String, _ name: String) -> String {
+        if directory.isEmpty { return name }
+        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// Everything before the last `/` (`""` for a bare name).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The whole file, refused beyond `limit` bytes.
+    public static func read(_ path: String, limit: Int) throws -> [UInt8] {
+        let file = try MappedFile(path: path)
+        guard file.size <= limit else {
+            throw InputError("file of \(file.size) bytes exceeds the cap of \(limit)", file: path)
+        }
+        return file.copyBytes(0..<file.size)
+    }
+}
