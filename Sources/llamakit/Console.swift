@@ -12,4 +12,13 @@ enum Console {
     }
 
     static var stdoutIsTerminal: Bool { isatty(1) != 0 }
+
+    static func exit(_ status: Int32) -> Never {
+        fflush(nil)
+        #if canImport(Glibc)
+        Glibc.exit(status)
+        #else
+        Darwin.exit(status)
+        #endif
+    }
 }

@@ -10,11 +10,9 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show every tensor of a checkpoint and the architecture it implies.",
         discussion: """
-            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json,
-            tokenizer.model) or a single .pth file. Only the pickle is read, never the weights,
-            so this takes milliseconds whatever the checkpoint's size. A sharded directory is shown
-            as the merged logical model. A .pth that is not a Llama checkpoint still lists its
-            tensors.
+            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json, tokenizer.model) or a single .pth file. Only the pickle is read, never the weights, so this takes milliseconds whatever the checkpoint's size. A sharded directory is shown as the merged logical model. A .pth that is not a Llama checkpoint still lists its tensors.
+
+            No pickle code is ever executed. Exit status: 0 success; 2 bad usage or bad input (one message on stderr naming the file, the place inside it, and expected vs found), including a params.json that contradicts the tensors (the listing is printed first).
 
             Examples:
               llamakit inspect Meta-Llama-3.1-8B/

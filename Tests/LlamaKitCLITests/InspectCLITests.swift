@@ -99,6 +99,21 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
+    static let badUsage: [[String]] = [["inspect"], ["inspect", "a", "--json", "--tree"], ["frobnicate"], ["inspect", "a", "--bogus"]]
+
+    @Test(arguments: badUsage)
+    func badUsageExitsTwo(_ arguments: [String]) throws {
+        let run = try Self.run(arguments)
+        #expect(run.status == 2, "\(arguments): \(run.status)")
+        #expect(run.stderr.contains("Error:") || run.stderr.contains("error:"), "\(run.stderr)")
+    }
+
+    @Test func helpExitsZero() throws {
+        let run = try Self.run(["inspect", "--help"])
+        #expect(run.status == 0)
+        #expect(run.stdout.contains("USAGE: llamakit inspect <path> [--json] [--tree]"))
+    }
+
     @Test func paramsContradictingTensorsIsAnErrorAfterTheListing() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llamakit-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
