@@ -35,7 +35,7 @@ test: deps
 	$(SWIFT) test --skip-build
 
 bench: release
-	$(SWIFT) build -c release --package-path Benchmarks
+	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks
 	python3 Benchmarks/bench_read.py
 
 clean:

@@ -33,7 +33,7 @@ public final class PthFile: TensorSource {
     public let recordCount: Int
     public let pickleByteCount: Int
     /// Size of the file in bytes.
-    public var fileSize: Int { mapped.size }
+    public var fileSize: Int { file.size }
     public var readPath: ReadPath = .mapped
 
     public private(set) var tensorInfos: [TensorInfo] = []
@@ -44,7 +44,9 @@ public final class PthFile: TensorSource {
         var entry: Int
     }
 
-    private let mapped: MappedFile
+    private let file: FileReader
+    /// Mapped on the first tensor read: listing tensors never maps the file.
+    private var mappedFile: MappedFile?
     private let archive: ZipArchive
     private let directory: ZipDirectory
     private var tensors: [Tensor] = []
@@ -57,13 +59,13 @@ public final class PthFile: TensorSource {
     /// - Throws: `InputError` naming this file and the byte offset, record or tensor at fault.
     public init(path: String, limits: Limits = Limits()) throws {
         self.path = path
-        let mapped = try MappedFile(path: path)
-        self.mapped = mapped
-        let head = mapped.copyBytes(0..<min(mapped.size, 512))
+        let file = try FileReader(path: path)
+        self.file = file
+        let head = try file.bytes(0..<min(file.size, 512))
         guard head.starts(with: [0x50, 0x4B, 0x03, 0x04]) else {
             throw InputError(Self.describeNonZip(head), at: .byteOffset(0), file: path)
         }
-        directory = try attributing(to: path) { try ZipDirectory(file: mapped) }
+        directory = try attributing(to: path) { try ZipDirectory(file: file) }
         guard directory.entries.count <= limits.maxEntries else {
             throw InputError("\(directory.entries.count) records exceed the cap of \(limits.maxEntries)", file: path)
         }
@@ -193,6 +195,17 @@ public final class PthFile: TensorSource {
         let entry = directory.entries[tensor.entry]
         let contiguous = record.shape.contains(0) || StridedGather.isContiguous(shape: record.shape, strides: record.strides)
         if count == 0 { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+
+        let mapped: MappedFile
+        if let existing = mappedFile {
+            mapped = existing
+        } else {
+            mapped = try MappedFile(path: path)
+            guard mapped.size == file.size else {
+                throw InputError("file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
+            }
+            mappedFile = mapped
+        }
 
         // The fast path: bytes served in place from the mapping.
         if readPath == .mapped, entry.method == 0, contiguous, !isBigEndian {

@@ -27,14 +27,14 @@ struct ZipDirectory {
     var centralDirectoryOffset: Int
 
     /// - Throws: `InputError` with the byte offset of the first inconsistency.
-    init(file: MappedFile) throws {
+    init(file: FileReader) throws {
         let size = file.size
         func error(_ message: String, _ offset: Int) -> InputError { InputError(message, at: .byteOffset(offset)) }
 
         // End of central directory: 22 bytes + comment (≤ 65535), found scanning back.
         guard size >= 22 else { throw error("file of \(size) bytes is too small to be a zip archive", 0) }
         let tailStart = max(0, size - 22 - 65_535)
-        let tail = file.copyBytes(tailStart..<size)
+        let tail = try file.bytes(tailStart..<size)
         var eocd: Int? = nil
         var probe = tail.count - 22
         while probe >= 0 {
@@ -48,7 +48,7 @@ struct ZipDirectory {
             probe -= 1
         }
         guard let eocdOffset = eocd else { throw error("no end-of-central-directory record (not a zip archive, or truncated)", size) }
-        var end = ByteReader(file.copyBytes(eocdOffset..<eocdOffset + 22), baseOffset: eocdOffset)
+        var end = ByteReader(try file.bytes(eocdOffset..<eocdOffset + 22), baseOffset: eocdOffset)
         try end.skip(4)
         let disk = try end.u16le(), cdDisk = try end.u16le()
         let diskEntries = try end.u16le(), classicEntries = try end.u16le()
@@ -64,14 +64,14 @@ struct ZipDirectory {
         // ZIP64 locator (20 bytes right before the EOCD) → ZIP64 EOCD record.
         if eocdOffset >= 20 {
             let locatorOffset = eocdOffset - 20
-            var locator = ByteReader(file.copyBytes(locatorOffset..<eocdOffset), baseOffset: locatorOffset)
+            var locator = ByteReader(try file.bytes(locatorOffset..<eocdOffset), baseOffset: locatorOffset)
             if try locator.u32le() == 0x0706_4B50 {
                 _ = try locator.u32le()  // disk with the zip64 EOCD
                 let recordOffset = try Checked.int(try locator.u64le(), "zip64 end record offset")
                 guard recordOffset <= locatorOffset - 56 else {
                     throw error("zip64 end record offset \(recordOffset) is past its locator at \(locatorOffset)", locatorOffset)
                 }
-                var record = ByteReader(file.copyBytes(recordOffset..<recordOffset + 56), baseOffset: recordOffset)
+                var record = ByteReader(try file.bytes(recordOffset..<recordOffset + 56), baseOffset: recordOffset)
                 guard try record.u32le() == 0x0606_4B50 else {
                     throw error("zip64 end record signature missing", recordOffset)
                 }
@@ -103,10 +103,10 @@ struct ZipDirectory {
             throw error("\(entryCount) entries cannot fit in a central directory of \(cdSize) bytes", eocdOffset)
         }
 
-        var reader = ByteReader(file.copyBytes(cdOffset..<cdOffset + cdSize), baseOffset: cdOffset)
+        var reader = ByteReader(try file.bytes(cdOffset..<cdOffset + cdSize), baseOffset: cdOffset)
         var parsed: [Entry] = []
         parsed.reserveCapacity(entryCount)
-        var seenNames: Set<[UInt8]> = []
+        var seenNames: Set<String> = []
         for _ in 0..<entryCount {
             let entryOffset = reader.fileOffset
             guard try reader.u32le("central directory signature") == 0x0201_4B50 else {
@@ -146,14 +146,14 @@ struct ZipDirectory {
             }
             let name = String(decoding: rawName, as: UTF8.self)
             guard flags & 1 == 0 else { throw error("record '\(name)' is encrypted", entryOffset) }
-            guard seenNames.insert(rawName.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }).inserted else {
+            guard seenNames.insert(String(decoding: rawName.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)).inserted else {
                 throw error("duplicate record name '\(name)' (names are compared case-insensitively, as torch does)", entryOffset)
             }
             // Local header: fixed 30 bytes, then its own name and extra (torch's FB padding).
             guard lho <= cdOffset - 30 else {
                 throw error("record '\(name)' local header offset \(lho) is past the central directory at \(cdOffset)", entryOffset)
             }
-            var local = ByteReader(file.copyBytes(lho..<lho + 30), baseOffset: lho)
+            var local = ByteReader(try file.bytes(lho..<min(lho + 30 + nameLength, cdOffset)), baseOffset: lho)
             guard try local.u32le() == 0x0403_4B50 else { throw error("record '\(name)': no local header signature", lho) }
             try local.skip(22)
             let localNameLength = Int(try local.u16le()), localExtraLength = Int(try local.u16le())
@@ -161,7 +161,7 @@ struct ZipDirectory {
             guard dataOffset <= cdOffset, csize <= cdOffset - dataOffset else {
                 throw error("record '\(name)' data (\(csize) bytes at \(dataOffset)) runs past the central directory at \(cdOffset)", lho)
             }
-            guard file.copyBytes(lho + 30..<lho + 30 + localNameLength) == rawName else {
+            guard localNameLength == nameLength, local.bytes[30...].elementsEqual(rawName) else {
                 throw error("record '\(name)': the local header names a different file", lho)
             }
             if method == 0 && csize != usize {

@@ -20,12 +20,20 @@ let printChecksums = arguments.contains("--checksums")
 
 // --list: only open the checkpoint and list every tensor (the library work of `inspect`),
 // timed in-process like torch.load(mmap=True) + listing is in bench_read.py.
+// --repeat N repeats it and reports the median (for profiling a steady state).
 if arguments.contains("--list") {
-    let start = DispatchTime.now().uptimeNanoseconds
-    let checkpoint = try CheckpointDirectory.open(path)
-    let listing = checkpoint.source.tensorInfos.map { ($0.name, $0.dtype, $0.shape, $0.byteCount) }
-    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    print("{\"tensors\": \(listing.count), \"seconds\": \(seconds)}")
+    var repeats = 1
+    if let index = arguments.firstIndex(of: "--repeat"), index + 1 < arguments.endIndex { repeats = Int(arguments[index + 1]) ?? 1 }
+    var times: [Double] = []
+    var count = 0
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let checkpoint = try CheckpointDirectory.open(path)
+        let listing = checkpoint.source.tensorInfos.map { ($0.name, $0.dtype, $0.shape, $0.byteCount) }
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        count = listing.count
+    }
+    print("{\"tensors\": \(count), \"seconds\": \(times.sorted()[times.count / 2])}")
     exit(0)
 }
 

@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Positional reads (`pread`) from an open file, for headers and directories.
+///
+/// Opening a checkpoint only needs a few kilobytes scattered over a file of many gigabytes;
+/// reading them with `pread` avoids mapping (and later unmapping) the whole file when no tensor
+/// bytes are ever requested, as in `llamakit inspect`.
+public final class FileReader: @unchecked Sendable {
+    public let path: String
+    public let size: Int
+    private let fd: Int32
+
+    /// - Throws: `InputError` with the OS's text when the file cannot be opened.
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw InputError("cannot open: \(String(cString: strerror(errno)))", file: path) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            throw InputError("cannot stat: \(message)", file: path)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw InputError("not a regular file", file: path)
+        }
+        size = Int(info.st_size)
+    }
+
+    deinit { close(fd) }
+
+    /// The bytes of `range`, which the caller has checked lies inside the file.
+    /// - Throws: `InputError` when the OS read fails or comes up short (the file shrank).
+    public func bytes(_ range: Range<Int>) throws -> [UInt8] {
+        precondition(range.lowerBound >= 0 && range.upperBound <= size, "range \(range) outside \(path) (\(size) bytes)")
+        var buffer = [UInt8](repeating: 0, count: range.count)
+        var done = 0
+        try buffer.withUnsafeMutableBytes { raw in
+            while done < range.count {
+                let got = pread(fd, raw.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else {
+                    throw InputError(got < 0 ? "read failed: \(String(cString: strerror(errno)))" : "file ended early (changed while reading?)", at: .byteOffset(range.lowerBound + done), file: path)
+                }
+                done += got
+            }
+        }
+        return buffer
+    }
+}
