@@ -24,7 +24,7 @@ struct PickleMachine {
 
     struct Result {
         var root: PickleValue
-        var tuples: [[PickleValue]]
+        var tuples: TupleArena
         var lists: [[PickleValue]]
         var dicts: [PickleDict]
         var storages: [StorageRef]
@@ -40,7 +40,7 @@ struct PickleMachine {
     private var memo: [PickleValue?] = []
     private var sparseMemo: [UInt32: PickleValue] = [:]
     private var memoCount = 0
-    private var tuples: [[PickleValue]] = []
+    private var tuples = TupleArena()
     private var lists: [[PickleValue]] = []
     private var dicts: [PickleDict] = []
     private var storages: [StorageRef] = []
@@ -76,7 +76,7 @@ struct PickleMachine {
             opcodeOffset = reader.fileOffset
             if reader.isAtEnd { throw fail("truncated: the pickle ends without STOP") }
             let byte = try reader.u8("opcode")
-            guard let opcode = PickleOpcode(rawValue: byte) else {
+            guard let opcode = PickleOpcode.table[Int(byte)] else {
                 throw fail("unknown pickle opcode 0x\(String(byte, radix: 16, uppercase: true))")
             }
             if opcode == .stop {
@@ -102,11 +102,13 @@ struct PickleMachine {
                 throw fail("MARK nesting deeper than \(limits.maxMarkDepth)")
             }
             marks.append(stack.count)
-        case .emptyTuple: try push(newTuple([]))
-        case .tuple: try push(newTuple(try popToMark()))
-        case .tuple1: try push(newTuple(try pop(count: 1)))
-        case .tuple2: try push(newTuple(try pop(count: 2)))
-        case .tuple3: try push(newTuple(try pop(count: 3)))
+        case .emptyTuple: try push(newTuple(fromStackTop: 0))
+        case .tuple:
+            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            try push(newTuple(fromStackTop: stack.count - mark))
+        case .tuple1: try push(newTuple(fromStackTop: 1))
+        case .tuple2: try push(newTuple(fromStackTop: 2))
+        case .tuple3: try push(newTuple(fromStackTop: 3))
         case .emptyList:
             try countObject()
             lists.append([])
@@ -242,11 +244,6 @@ struct PickleMachine {
         return stack.removeLast()
     }
 
-    private mutating func pop(count: Int) throws -> [PickleValue] {
-        guard stack.count - (marks.last ?? 0) >= count else { throw fail("stack underflow") }
-        defer { stack.removeLast(count) }
-        return Array(stack.suffix(count))
-    }
 
     private mutating func popToMark() throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
@@ -254,10 +251,13 @@ struct PickleMachine {
         return Array(stack[mark...])
     }
 
-    private mutating func newTuple(_ items: [PickleValue]) throws -> PickleValue {
+    /// Moves the top `count` stack values (above the innermost MARK) into a new tuple.
+    private mutating func newTuple(fromStackTop count: Int) throws -> PickleValue {
+        guard stack.count - (marks.last ?? 0) >= count else { throw fail("stack underflow") }
         try countObject()
-        tuples.append(items)
-        return .tuple(tuples.count - 1)
+        let index = tuples.append(contentsOf: stack[(stack.count - count)...])
+        stack.removeLast(count)
+        return .tuple(index)
     }
 
     private mutating func newDict() throws -> PickleValue {
@@ -333,7 +333,7 @@ struct PickleMachine {
 
     // MARK: - REDUCE
 
-    private mutating func reduce(_ global: PickleGlobal, _ args: [PickleValue], nested: Bool) throws -> PickleValue {
+    private mutating func reduce(_ global: PickleGlobal, _ args: TupleArena.Elements, nested: Bool) throws -> PickleValue {
         func arity(_ allowed: ClosedRange<Int>) throws {
             guard allowed.contains(args.count) else {
                 let expected = allowed.count == 1 ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
@@ -417,7 +417,7 @@ struct PickleMachine {
     }
 
     /// `_rebuild_tensor_v2/v3` and `_rebuild_tensor`: (storage, offset, size, stride, …).
-    private mutating func rebuildTensor(_ args: [PickleValue], dtype explicitType: DType?) throws -> PickleValue {
+    private mutating func rebuildTensor(_ args: TupleArena.Elements, dtype explicitType: DType?) throws -> PickleValue {
         guard case .storage(let storageIndex) = args[0] else {
             throw fail("tensor rebuild storage argument is a \(args[0].typeName), expected a storage")
         }

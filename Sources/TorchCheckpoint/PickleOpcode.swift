@@ -21,6 +21,9 @@ enum PickleOpcode: UInt8, CaseIterable {
     case additems = 0x90, frozenset = 0x91, newobjEx = 0x92, stackGlobal = 0x93, memoize = 0x94
     case frame = 0x95, bytearray8 = 0x96, nextBuffer = 0x97, readonlyBuffer = 0x98
 
+    /// Opcode by byte, so decoding is one load rather than a chain of comparisons.
+    static let table: [PickleOpcode?] = (0..<256).map { PickleOpcode(rawValue: UInt8($0)) }
+
     /// Python's own name for the opcode (pickletools), for error messages.
     var pythonName: String {
         switch self {

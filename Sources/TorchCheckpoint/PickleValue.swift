@@ -92,3 +92,30 @@ struct TensorRecord: Equatable {
     var shape: [Int]
     var strides: [Int]
 }
+
+/// Every tuple of a pickle in one flat array: torch writes four tuples per tensor, and storing
+/// them as ranges of one buffer avoids an allocation for each.
+struct TupleArena {
+    private var items: [PickleValue] = []
+    private var ranges: [Range<Int>] = []
+
+    var count: Int { ranges.count }
+
+    subscript(index: Int) -> Elements { Elements(slice: items[ranges[index]]) }
+
+    /// Stores a tuple and returns its index.
+    mutating func append<C: Collection>(contentsOf elements: C) -> Int where C.Element == PickleValue {
+        let start = items.count
+        items.append(contentsOf: elements)
+        ranges.append(start..<items.count)
+        return ranges.count - 1
+    }
+
+    /// A tuple's elements, indexed from 0.
+    struct Elements: RandomAccessCollection {
+        let slice: ArraySlice<PickleValue>
+        var startIndex: Int { 0 }
+        var endIndex: Int { slice.count }
+        subscript(position: Int) -> PickleValue { slice[slice.startIndex + position] }
+    }
+}

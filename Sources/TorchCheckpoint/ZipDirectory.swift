@@ -107,6 +107,7 @@ struct ZipDirectory {
         var parsed: [Entry] = []
         parsed.reserveCapacity(entryCount)
         var seenNames: Set<String> = []
+        seenNames.reserveCapacity(entryCount)
         for _ in 0..<entryCount {
             let entryOffset = reader.fileOffset
             guard try reader.u32le("central directory signature") == 0x0201_4B50 else {
