@@ -6,7 +6,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/llamakit
 
-.PHONY: deps build release demo test bench clean
+.PHONY: deps build release demo test bench lint clean
 
 deps:
 	@if ! pkg-config --exists libzip 2>/dev/null; then \
@@ -37,6 +37,9 @@ test: deps
 bench: release
 	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks
 	python3 Benchmarks/bench_read.py
+
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources
 
 clean:
 	rm -rf .build

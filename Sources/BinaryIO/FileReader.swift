@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Positional reads (`pread`) from an open file, for headers and directories.
@@ -47,7 +47,9 @@ public final class FileReader: @unchecked Sendable {
                 let got = pread(fd, raw.baseAddress! + done, range.count - done, off_t(range.lowerBound + done))
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
-                    throw InputError(got < 0 ? "read failed: \(String(cString: strerror(errno)))" : "file ended early (changed while reading?)", at: .byteOffset(range.lowerBound + done), file: path)
+                    throw InputError(
+                        got < 0 ? "read failed: \(String(cString: strerror(errno)))" : "file ended early (changed while reading?)",
+                        at: .byteOffset(range.lowerBound + done), file: path)
                 }
                 done += got
             }

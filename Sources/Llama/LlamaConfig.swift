@@ -42,8 +42,12 @@ public struct LlamaConfig: Sendable, Equatable {
     public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerKind? = nil, validate: Bool = true) throws {
         func bad(_ key: String, _ message: String) -> InputError { InputError(message, at: .key(key)) }
         guard (1...Self.maxDim).contains(params.dim) else { throw bad("dim", "dim \(params.dim) is outside 1…\(Self.maxDim)") }
-        guard (1...Self.maxLayers).contains(params.nLayers) else { throw bad("n_layers", "n_layers \(params.nLayers) is outside 1…\(Self.maxLayers)") }
-        guard (1...Self.maxHeads).contains(params.nHeads) else { throw bad("n_heads", "n_heads \(params.nHeads) is outside 1…\(Self.maxHeads)") }
+        guard (1...Self.maxLayers).contains(params.nLayers) else {
+            throw bad("n_layers", "n_layers \(params.nLayers) is outside 1…\(Self.maxLayers)")
+        }
+        guard (1...Self.maxHeads).contains(params.nHeads) else {
+            throw bad("n_heads", "n_heads \(params.nHeads) is outside 1…\(Self.maxHeads)")
+        }
         guard params.dim % params.nHeads == 0 else {
             throw bad("n_heads", "dim \(params.dim) is not divisible by n_heads \(params.nHeads)")
         }
@@ -52,7 +56,9 @@ public struct LlamaConfig: Sendable, Equatable {
             throw bad("n_kv_heads", "n_heads \(params.nHeads) is not a multiple of n_kv_heads \(kvHeads)")
         }
         let multipleOf = params.multipleOf ?? 256
-        guard (1...Self.maxDim).contains(multipleOf) else { throw bad("multiple_of", "multiple_of \(multipleOf) is outside 1…\(Self.maxDim)") }
+        guard (1...Self.maxDim).contains(multipleOf) else {
+            throw bad("multiple_of", "multiple_of \(multipleOf) is outside 1…\(Self.maxDim)")
+        }
         if let multiplier = params.ffnDimMultiplier, !(multiplier > 0 && multiplier <= 64) {
             throw bad("ffn_dim_multiplier", "ffn_dim_multiplier \(multiplier) is outside (0, 64]")
         }
@@ -100,7 +106,9 @@ public struct LlamaConfig: Sendable, Equatable {
             throw InputError("expected shape [vocab, \(dim)], found \(embedding.shape)", at: .tensor("tok_embeddings.weight"))
         }
         if let declared = params.vocabSize, declared != -1, declared != embedding.shape[0] {
-            throw InputError("expected shape [\(declared), \(dim)] (params.json vocab_size), found \(embedding.shape)", at: .tensor("tok_embeddings.weight"))
+            throw InputError(
+                "expected shape [\(declared), \(dim)] (params.json vocab_size), found \(embedding.shape)",
+                at: .tensor("tok_embeddings.weight"))
         }
         vocabSize = embedding.shape[0]
         if validate { try self.validate(against: tensors) }
@@ -108,7 +116,9 @@ public struct LlamaConfig: Sendable, Equatable {
 
     /// The name → shape table of Meta's model (§1), without the optional `rope.freqs`.
     public var expectedShapes: [(name: String, shape: [Int])] {
-        var table: [(String, [Int])] = [("tok_embeddings.weight", [vocabSize, dim]), ("norm.weight", [dim]), ("output.weight", [vocabSize, dim])]
+        var table: [(String, [Int])] = [
+            ("tok_embeddings.weight", [vocabSize, dim]), ("norm.weight", [dim]), ("output.weight", [vocabSize, dim]),
+        ]
         for layer in 0..<layerCount {
             let prefix = "layers.\(layer)."
             table += [
@@ -131,7 +141,9 @@ public struct LlamaConfig: Sendable, Equatable {
     public func validate(against tensors: any TensorSource) throws {
         let w1 = "layers.0.feed_forward.w1.weight"
         if let found = tensors.info(named: w1)?.shape, found.count == 2, found[0] != ffnHiddenSize, found[1] == dim {
-            throw InputError("expected shape [\(ffnHiddenSize), \(dim)] (Meta's FFN formula from dim, multiple_of and ffn_dim_multiplier), found \(found): check params.json", at: .tensor(w1))
+            throw InputError(
+                "expected shape [\(ffnHiddenSize), \(dim)] (Meta's FFN formula from dim, multiple_of and ffn_dim_multiplier), found \(found): check params.json",
+                at: .tensor(w1))
         }
         var expectedNames: Set<String> = ["rope.freqs"]
         for (name, shape) in expectedShapes {

@@ -59,7 +59,9 @@ public struct LlamaParams: Decodable, Sendable, Equatable {
             throw InputError("required key is missing", at: .key(key.stringValue), file: file)
         } catch DecodingError.typeMismatch(let type, let context), DecodingError.valueNotFound(let type, let context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw InputError("expected \(type == Int.self ? "an integer" : type == Bool.self ? "true or false" : "a number"), found something else", at: .key(key), file: file)
+            throw InputError(
+                "expected \(type == Int.self ? "an integer" : type == Bool.self ? "true or false" : "a number"), found something else",
+                at: .key(key), file: file)
         } catch DecodingError.dataCorrupted(let context) {
             throw InputError("not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)", file: file)
         }

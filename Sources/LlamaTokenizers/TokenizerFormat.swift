@@ -20,7 +20,9 @@ public enum TokenizerFormat: String, Sendable {
         {
             return .tiktoken
         }
-        throw InputError("not a tokenizer.model: neither a sentencepiece model (first byte 0x0A) nor tiktoken ranks ('base64 rank' lines)", at: .byteOffset(0))
+        throw InputError(
+            "not a tokenizer.model: neither a sentencepiece model (first byte 0x0A) nor tiktoken ranks ('base64 rank' lines)",
+            at: .byteOffset(0))
     }
 
     static func isBase64(_ byte: UInt8) -> Bool {

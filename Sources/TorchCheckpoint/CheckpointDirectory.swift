@@ -29,16 +29,20 @@ public struct CheckpointDirectory {
             if shardNames.isEmpty {
                 let others = names.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }
                 guard others.count == 1 else {
-                    throw InputError(others.isEmpty
-                        ? "no consolidated.NN.pth files in this directory"
-                        : "no consolidated.NN.pth files, and \(others.count) other .pth files (\(others.prefix(4).joined(separator: ", "))): name one of them", file: path)
+                    throw InputError(
+                        others.isEmpty
+                            ? "no consolidated.NN.pth files in this directory"
+                            : "no consolidated.NN.pth files, and \(others.count) other .pth files (\(others.prefix(4).joined(separator: ", "))): name one of them",
+                        file: path)
                 }
                 shardPaths = [FileSystem.join(path, others[0])]
             } else {
                 for (rank, name) in shardNames.enumerated() {
                     let number = name.dropFirst("consolidated.".count).dropLast(".pth".count)
                     guard Int(number) == rank else {
-                        throw InputError("shard files must be numbered consolidated.00.pth, 01, … without gaps; found \(name) at rank \(rank)", file: path)
+                        throw InputError(
+                            "shard files must be numbered consolidated.00.pth, 01, … without gaps; found \(name) at rank \(rank)",
+                            file: path)
                     }
                 }
                 shardPaths = shardNames.map { FileSystem.join(path, $0) }

@@ -205,7 +205,9 @@ struct PickleMachine {
             let pid = try pop()
             try push(try persistentLoad(pid))
         default:
-            throw fail("pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint")
+            throw fail(
+                "pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint"
+            )
         }
     }
 
@@ -243,7 +245,6 @@ struct PickleMachine {
         guard stack.count > (marks.last ?? 0) else { throw fail("stack underflow") }
         return stack.removeLast()
     }
-
 
     private mutating func popToMark() throws -> [PickleValue] {
         guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
@@ -430,7 +431,8 @@ struct PickleMachine {
             }
             dtype = explicitType
             guard storage.numel % dtype.itemSize == 0 else {
-                throw fail("untyped storage '\(storage.key)' of \(storage.numel) bytes is not a whole number of \(dtype.torchName) elements")
+                throw fail(
+                    "untyped storage '\(storage.key)' of \(storage.numel) bytes is not a whole number of \(dtype.torchName) elements")
             }
             storageElements = storage.numel / dtype.itemSize
         } else {
@@ -459,7 +461,9 @@ struct PickleMachine {
                 last = try Checked.add(last, try Checked.multiply(size - 1, stride, "tensor extent"), "tensor extent")
             }
             guard last < storageElements else {
-                throw fail("tensor view reaches element \(last) of storage '\(storage.key)', which holds \(storageElements) elements (offset \(offset), size \(shape), stride \(strides))")
+                throw fail(
+                    "tensor view reaches element \(last) of storage '\(storage.key)', which holds \(storageElements) elements (offset \(offset), size \(shape), stride \(strides))"
+                )
             }
         }
         try countObject()
@@ -495,7 +499,9 @@ struct PickleMachine {
         if let existing = storageByKey[key] {
             let known = storages[existing]
             guard known == ref || (known.byteCount == 0 && byteCount == 0) else {
-                throw fail("storage '\(key)' is declared twice with different types or sizes (\(known.dtype?.torchName ?? "untyped") × \(known.numel) vs \(dtype?.torchName ?? "untyped") × \(numel))")
+                throw fail(
+                    "storage '\(key)' is declared twice with different types or sizes (\(known.dtype?.torchName ?? "untyped") × \(known.numel) vs \(dtype?.torchName ?? "untyped") × \(numel))"
+                )
             }
             return .storage(existing)
         }

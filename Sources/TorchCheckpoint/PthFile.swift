@@ -83,12 +83,16 @@ public final class PthFile: TensorSource {
                 throw InputError("record '\(entry.name)' is outside the archive folder '\(prefix)/'", file: path)
             }
             guard entry.method == 0 || entry.method == 8 else {
-                throw InputError("record uses compression method \(entry.method); only stored (0) and deflate (8) are supported", at: .record(entry.name), file: path)
+                throw InputError(
+                    "record uses compression method \(entry.method); only stored (0) and deflate (8) are supported",
+                    at: .record(entry.name), file: path)
             }
             entryByName[String(entry.name.dropFirst(prefix.utf8.count + 1))] = entry.index
         }
         if entryByName["constants.pkl"] != nil || entryByName.keys.contains(where: { $0.hasPrefix("code/") }) {
-            throw InputError("this is a TorchScript archive (torch.jit.save), which is not supported: save the state_dict with torch.save instead", file: path)
+            throw InputError(
+                "this is a TorchScript archive (torch.jit.save), which is not supported: save the state_dict with torch.save instead",
+                file: path)
         }
         guard let pickleEntry = entryByName["data.pkl"] else {
             throw InputError("no '\(prefix)/data.pkl' record: not a torch.save checkpoint", file: path)
@@ -99,7 +103,9 @@ public final class PthFile: TensorSource {
             case Array("little".utf8): isBigEndian = false
             case Array("big".utf8): isBigEndian = true
             default:
-                throw InputError("byteorder record holds '\(String(decoding: order, as: UTF8.self))', expected 'little' or 'big'", at: .record("\(prefix)/byteorder"), file: path)
+                throw InputError(
+                    "byteorder record holds '\(String(decoding: order, as: UTF8.self))', expected 'little' or 'big'",
+                    at: .record("\(prefix)/byteorder"), file: path)
             }
         } else {
             isBigEndian = false
@@ -130,7 +136,9 @@ public final class PthFile: TensorSource {
             }
             let size = archive.entries[entry].size
             guard size == storage.byteCount else {
-                throw InputError("storage declares \(storage.numel) × \(storage.dtype?.torchName ?? "byte") = \(storage.byteCount) bytes, the record holds \(size)", at: .record(archive.entries[entry].name), file: path)
+                throw InputError(
+                    "storage declares \(storage.numel) × \(storage.dtype?.torchName ?? "byte") = \(storage.byteCount) bytes, the record holds \(size)",
+                    at: .record(archive.entries[entry].name), file: path)
             }
             entryForStorage.append(entry)
         }
@@ -140,7 +148,8 @@ public final class PthFile: TensorSource {
             let entry = entryForStorage[record.storage]
             let zipEntry = directory.entries[entry]
             let key = "data/\(storage.key)"
-            let location = zipEntry.method == 0
+            let location =
+                zipEntry.method == 0
                 ? "\(key)@\(zipEntry.dataOffset + record.storageOffset * record.dtype.itemSize)"
                 : "\(key)+\(record.storageOffset * record.dtype.itemSize) (deflated)"
             indexByName[name] = tensors.count
@@ -151,7 +160,8 @@ public final class PthFile: TensorSource {
 
     private static func describeNonZip(_ head: [UInt8]) -> String {
         if head.starts(with: legacyMagic) || head.starts(with: [0x80, 0x02, 0x8A, 0x0A]) {
-            return "this is a legacy (torch < 1.6) checkpoint, which is not supported: load it with torch and save it again with torch.save (torch ≥ 1.6 writes a zip archive)"
+            return
+                "this is a legacy (torch < 1.6) checkpoint, which is not supported: load it with torch and save it again with torch.save (torch ≥ 1.6 writes a zip archive)"
         }
         if head.count >= 262, Array(head[257..<262]) == Array("ustar".utf8) {
             return "this is a tar checkpoint (torch ≤ 0.1), which is not supported"
@@ -159,7 +169,8 @@ public final class PthFile: TensorSource {
         if head.starts(with: Array("GGUF".utf8)) {
             return "this is a GGUF file, not a PyTorch checkpoint"
         }
-        let shown = head.prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(separator: " ")
+        let shown = head.prefix(8).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined(
+            separator: " ")
         return "not a PyTorch zip checkpoint: expected the zip signature 50 4b 03 04, found \(shown.isEmpty ? "an empty file" : shown)"
     }
 
@@ -169,7 +180,8 @@ public final class PthFile: TensorSource {
             throw InputError("zip readers disagree: libzip lists \(libzip.count) records, the central directory \(own.count)", file: path)
         }
         for (a, b) in zip(libzip, own) {
-            guard a.rawName == b.rawName, a.size == b.size, a.compressedSize == b.compressedSize, a.method == b.method, a.crc == b.crc else {
+            guard a.rawName == b.rawName, a.size == b.size, a.compressedSize == b.compressedSize, a.method == b.method, a.crc == b.crc
+            else {
                 throw InputError("zip readers disagree about this record (name, sizes, method or CRC)", at: .record(a.name), file: path)
             }
             guard !a.encrypted else { throw InputError("record is encrypted", at: .record(a.name), file: path) }

@@ -23,29 +23,36 @@ public final class ShardSet: TensorSource {
             if other != Set(names) {
                 let missing = Set(names).subtracting(other).sorted().prefix(3)
                 let extra = other.subtracting(names).sorted().prefix(3)
-                throw InputError("holds different tensors than \(first.path): missing \(Array(missing)), extra \(Array(extra))", file: shard.path)
+                throw InputError(
+                    "holds different tensors than \(first.path): missing \(Array(missing)), extra \(Array(extra))", file: shard.path)
             }
         }
         let modelDim = first.info(named: "norm.weight")?.shape.first
         for info in first.tensorInfos {
             let parts = shards.map { $0.info(named: info.name)! }
             for (shard, part) in zip(shards, parts) where part.dtype != info.dtype {
-                throw InputError("dtype \(part.dtype.rawValue) differs from shard 0's \(info.dtype.rawValue)", at: .tensor(info.name), file: shard.path)
+                throw InputError(
+                    "dtype \(part.dtype.rawValue) differs from shard 0's \(info.dtype.rawValue)", at: .tensor(info.name), file: shard.path)
             }
             var split = MetaShardLayout.split(of: info.name)
             if info.name == "tok_embeddings.weight" {
                 guard let modelDim else {
-                    throw InputError("cannot decide how the embedding is split: no norm.weight to give the model dim", at: .tensor(info.name))
+                    throw InputError(
+                        "cannot decide how the embedding is split: no norm.weight to give the model dim", at: .tensor(info.name))
                 }
                 split = MetaShardLayout.embeddingSplit(shardShape: info.shape, modelDim: modelDim, shardCount: shards.count)
                 if split == nil {
-                    throw InputError("embedding shard shape \(info.shape) fits neither [V, \(modelDim)/\(shards.count)] nor [V/\(shards.count), \(modelDim)]", at: .tensor(info.name))
+                    throw InputError(
+                        "embedding shard shape \(info.shape) fits neither [V, \(modelDim)/\(shards.count)] nor [V/\(shards.count), \(modelDim)]",
+                        at: .tensor(info.name))
                 }
             }
             if split == nil {
                 // Not a Meta name: identical shapes are taken as replicated, anything else refused.
                 guard parts.allSatisfy({ $0.shape == info.shape }) else {
-                    throw InputError("shapes differ across shards (\(parts.map(\.shape))) and the tensor is not one whose split Meta's layout defines", at: .tensor(info.name))
+                    throw InputError(
+                        "shapes differ across shards (\(parts.map(\.shape))) and the tensor is not one whose split Meta's layout defines",
+                        at: .tensor(info.name))
                 }
                 split = .replicated
             }
@@ -58,13 +65,16 @@ public final class ShardSet: TensorSource {
                     var expected = info.shape
                     expected[axis] = part.shape.count == shape.count ? part.shape[axis] : -1
                     guard part.shape == expected else {
-                        throw InputError("shape \(part.shape) does not match shard 0's \(info.shape) outside dim \(axis)", at: .tensor(info.name), file: shard.path)
+                        throw InputError(
+                            "shape \(part.shape) does not match shard 0's \(info.shape) outside dim \(axis)", at: .tensor(info.name),
+                            file: shard.path)
                     }
                 }
                 shape[axis] = try parts.reduce(0) { try Checked.add($0, $1.shape[axis], "merged size") }
             } else {
                 for (shard, part) in zip(shards, parts) where part.shape != info.shape {
-                    throw InputError("replicated tensor has shape \(part.shape), shard 0 has \(info.shape)", at: .tensor(info.name), file: shard.path)
+                    throw InputError(
+                        "replicated tensor has shape \(part.shape), shard 0 has \(info.shape)", at: .tensor(info.name), file: shard.path)
                 }
             }
             _ = try Checked.multiply(try Checked.product(shape, "merged element count"), info.dtype.itemSize, "merged byte count")

@@ -1,7 +1,8 @@
 import BinaryIO
 import CLibzip
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The archive as libzip sees it. The only file in LlamaKit that calls libzip.
@@ -49,7 +50,8 @@ final class ZipArchive {
             else {
                 throw InputError("libzip cannot stat entry \(index): \(String(cString: zip_strerror(handle)))", file: path)
             }
-            let rawName = Array(UnsafeBufferPointer(start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)))
+            let rawName = Array(
+                UnsafeBufferPointer(start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)))
             entries.append(
                 Entry(
                     index: index, rawName: rawName,
@@ -103,7 +105,9 @@ final class ZipArchive {
             let got = zip_fread(file, destination.baseAddress! + done, zip_uint64_t(destination.count - done))
             guard got > 0 else {
                 if got == 0 {
-                    throw InputError("truncated record: expected \(destination.count) bytes from offset \(offset), got \(done)", at: .record(entry.name), file: path)
+                    throw InputError(
+                        "truncated record: expected \(destination.count) bytes from offset \(offset), got \(done)", at: .record(entry.name),
+                        file: path)
                 }
                 throw failure("libzip read failed")
             }

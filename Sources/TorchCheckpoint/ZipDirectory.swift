@@ -147,7 +147,8 @@ struct ZipDirectory {
             }
             let name = String(decoding: rawName, as: UTF8.self)
             guard flags & 1 == 0 else { throw error("record '\(name)' is encrypted", entryOffset) }
-            guard seenNames.insert(String(decoding: rawName.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)).inserted else {
+            guard seenNames.insert(String(decoding: rawName.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)).inserted
+            else {
                 throw error("duplicate record name '\(name)' (names are compared case-insensitively, as torch does)", entryOffset)
             }
             // Local header: fixed 30 bytes, then its own name and extra (torch's FB padding).
@@ -168,7 +169,10 @@ struct ZipDirectory {
             if method == 0 && csize != usize {
                 throw error("stored record '\(name)' has compressed size \(csize) ≠ size \(usize)", entryOffset)
             }
-            parsed.append(Entry(rawName: rawName, flags: flags, method: method, crc: crc, compressedSize: csize, size: usize, localHeaderOffset: lho, dataOffset: dataOffset))
+            parsed.append(
+                Entry(
+                    rawName: rawName, flags: flags, method: method, crc: crc, compressedSize: csize, size: usize, localHeaderOffset: lho,
+                    dataOffset: dataOffset))
         }
         // No two records may share bytes.
         let byStart = parsed.sorted { $0.localHeaderOffset < $1.localHeaderOffset }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Results go to stdout, messages to stderr (DESIGN.md, "The CLI a user meets").
@@ -16,9 +16,9 @@ enum Console {
     static func exit(_ status: Int32) -> Never {
         fflush(nil)
         #if canImport(Glibc)
-        Glibc.exit(status)
+            Glibc.exit(status)
         #else
-        Darwin.exit(status)
+            Darwin.exit(status)
         #endif
     }
 }

@@ -69,7 +69,8 @@ struct InspectReport {
         if let paramsPath = checkpoint.paramsPath {
             let params = try LlamaParams.load(path: paramsPath)
             do {
-                config = try LlamaConfig(params: params, tensors: checkpoint.source, tokenizer: tokenizer.map { $0 == .tiktoken ? .tiktoken : .sentencepiece })
+                config = try LlamaConfig(
+                    params: params, tensors: checkpoint.source, tokenizer: tokenizer.map { $0 == .tiktoken ? .tiktoken : .sentencepiece })
             } catch let error as InputError {
                 configError = error.inFile(paramsPath)
             }
@@ -90,20 +91,32 @@ struct InspectReport {
     func text() -> String {
         var out: [String] = []
         for file in checkpoint.files {
-            out.append("\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes")
+            out.append(
+                "\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes"
+            )
         }
         if checkpoint.files.count > 1 {
             out.append("\(checkpoint.files.count) shards merged into one model (tensors below are the merged ones)")
         }
         out.append("")
         let rows = checkpoint.source.tensorInfos.map { info in
-            [info.name, info.dtype.rawValue, Formatting.shape(info.shape), Formatting.grouped(info.elementCount), Formatting.grouped(info.byteCount), info.location]
+            [
+                info.name, info.dtype.rawValue, Formatting.shape(info.shape), Formatting.grouped(info.elementCount),
+                Formatting.grouped(info.byteCount), info.location,
+            ]
         }
         out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", "record@offset"], rows, rightAligned: [3, 4]))
         out.append("")
-        var totalRows = totals.map { [$0.dtype.rawValue, Formatting.grouped($0.count), Formatting.grouped($0.params), Formatting.grouped($0.bytes), Formatting.bytes($0.bytes)] }
+        var totalRows = totals.map {
+            [
+                $0.dtype.rawValue, Formatting.grouped($0.count), Formatting.grouped($0.params), Formatting.grouped($0.bytes),
+                Formatting.bytes($0.bytes),
+            ]
+        }
         let all = totals.reduce((0, 0, 0)) { ($0.0 + $1.count, $0.1 + $1.params, $0.2 + $1.bytes) }
-        totalRows.append(["total", Formatting.grouped(all.0), Formatting.grouped(all.1), Formatting.grouped(all.2), Formatting.bytes(all.2)])
+        totalRows.append([
+            "total", Formatting.grouped(all.0), Formatting.grouped(all.1), Formatting.grouped(all.2), Formatting.bytes(all.2),
+        ])
         out.append(Formatting.table(["dtype", "tensors", "params", "bytes", ""], totalRows, rightAligned: [1, 2, 3, 4]))
         out.append("")
         if let config {
@@ -112,12 +125,18 @@ struct InspectReport {
                 ["layers", "\(config.layerCount)"],
                 ["dim", "\(config.dim)"],
                 ["heads", "\(config.headCount)"],
-                ["kv heads", "\(config.kvHeadCount)\(config.kvHeadCount < config.headCount ? " (GQA, \(config.headCount / config.kvHeadCount) query heads per kv head)" : " (MHA)")"],
+                [
+                    "kv heads",
+                    "\(config.kvHeadCount)\(config.kvHeadCount < config.headCount ? " (GQA, \(config.headCount / config.kvHeadCount) query heads per kv head)" : " (MHA)")",
+                ],
                 ["head dim", "\(config.headDim)"],
                 ["ffn hidden", "\(config.ffnHiddenSize)"],
                 ["vocab", "\(config.vocabSize)\(config.defaultedKeys.contains("vocab_size") ? " (from tok_embeddings.weight)" : "")"],
                 ["norm eps", "\(config.normEps)"],
-                ["rope theta", "\(config.ropeTheta)\(config.defaultedKeys.contains("rope_theta") ? " (absent from params.json: default)" : "")"],
+                [
+                    "rope theta",
+                    "\(config.ropeTheta)\(config.defaultedKeys.contains("rope_theta") ? " (absent from params.json: default)" : "")",
+                ],
                 ["rope scaling", config.ropeScalingFactor.map { "Llama 3.1 apply_scaling, factor \(Int($0))" } ?? "none"],
                 ["context", "\(config.contextLength) (trained length of the family)"],
             ]
@@ -150,24 +169,26 @@ struct InspectReport {
                 ("bytes", .int($0.byteCount)), ("location", .string($0.location)),
             ])
         }
-        let configJSON: JSONOutput = config.map { config in
-            .object([
-                ("family", .string(config.family.rawValue)), ("dim", .int(config.dim)), ("n_layers", .int(config.layerCount)),
-                ("n_heads", .int(config.headCount)), ("n_kv_heads", .int(config.kvHeadCount)), ("head_dim", .int(config.headDim)),
-                ("ffn_hidden_size", .int(config.ffnHiddenSize)), ("vocab_size", .int(config.vocabSize)),
-                ("norm_eps", .double(config.normEps)), ("rope_theta", .double(config.ropeTheta)),
-                ("rope_scaling_factor", config.ropeScalingFactor.map { .double($0) } ?? .null),
-                ("context_length", .int(config.contextLength)),
-                ("defaulted_keys", .array(config.defaultedKeys.map { .string($0) })),
-            ])
-        } ?? .null
+        let configJSON: JSONOutput =
+            config.map { config in
+                .object([
+                    ("family", .string(config.family.rawValue)), ("dim", .int(config.dim)), ("n_layers", .int(config.layerCount)),
+                    ("n_heads", .int(config.headCount)), ("n_kv_heads", .int(config.kvHeadCount)), ("head_dim", .int(config.headDim)),
+                    ("ffn_hidden_size", .int(config.ffnHiddenSize)), ("vocab_size", .int(config.vocabSize)),
+                    ("norm_eps", .double(config.normEps)), ("rope_theta", .double(config.ropeTheta)),
+                    ("rope_scaling_factor", config.ropeScalingFactor.map { .double($0) } ?? .null),
+                    ("context_length", .int(config.contextLength)),
+                    ("defaulted_keys", .array(config.defaultedKeys.map { .string($0) })),
+                ])
+            } ?? .null
         var members: [(String, JSONOutput)] = [
             ("format", .string("pytorch")), ("files", .array(files)), ("tensors", .array(tensors)), ("config", configJSON),
         ]
         if let configError { members.append(("config_error", .string(configError.description))) }
-        let tokenizerJSON: JSONOutput = tokenizer.flatMap { format in
-            checkpoint.tokenizerPath.map { JSONOutput.object([("path", .string($0)), ("format", .string(format.rawValue))]) }
-        } ?? .null
+        let tokenizerJSON: JSONOutput =
+            tokenizer.flatMap { format in
+                checkpoint.tokenizerPath.map { JSONOutput.object([("path", .string($0)), ("format", .string(format.rawValue))]) }
+            } ?? .null
         members.append(("tokenizer", tokenizerJSON))
         return JSONOutput.object(members).rendered()
     }

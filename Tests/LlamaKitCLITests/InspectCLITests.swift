@@ -33,7 +33,9 @@ import Testing
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return Run(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     @Test func tableShowsTensorsTotalsConfigAndTokenizer() throws {
@@ -83,11 +85,17 @@ import Testing
     }
 
     static let badInputs: [(arguments: [String], message: String)] = [
-        (["inspect", "fixtures/hostile/global-os-system.pth"], "error: fixtures/hostile/global-os-system.pth: record 'archive/data.pkl': byte 2: global 'posix.system' is not allowed"),
+        (
+            ["inspect", "fixtures/hostile/global-os-system.pth"],
+            "error: fixtures/hostile/global-os-system.pth: record 'archive/data.pkl': byte 2: global 'posix.system' is not allowed"
+        ),
         (["inspect", "fixtures/torch/legacy.pth"], "legacy (torch < 1.6) checkpoint"),
         (["inspect", "no/such/dir"], "error: no/such/dir: no such file or directory"),
         (["inspect", "fixtures/hostile"], "no consolidated.NN.pth files, and"),
-        (["inspect", "fixtures/llama3-tiny/params.json"], "not a PyTorch zip checkpoint: expected the zip signature 50 4b 03 04, found 7b 22"),
+        (
+            ["inspect", "fixtures/llama3-tiny/params.json"],
+            "not a PyTorch zip checkpoint: expected the zip signature 50 4b 03 04, found 7b 22"
+        ),
     ]
 
     @Test(arguments: badInputs)
@@ -119,9 +127,13 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let source = Self.repo.appendingPathComponent("fixtures/llama3-tiny")
-        try FileManager.default.copyItem(at: source.appendingPathComponent("consolidated.00.pth"), to: directory.appendingPathComponent("consolidated.00.pth"))
-        try Data(#"{"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 4, "vocab_size": 768, "multiple_of": 32, "ffn_dim_multiplier": 1.3, "rope_theta": 500000.0}"#.utf8)
-            .write(to: directory.appendingPathComponent("params.json"))
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("consolidated.00.pth"), to: directory.appendingPathComponent("consolidated.00.pth"))
+        try Data(
+            #"{"dim": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 4, "vocab_size": 768, "multiple_of": 32, "ffn_dim_multiplier": 1.3, "rope_theta": 500000.0}"#
+                .utf8
+        )
+        .write(to: directory.appendingPathComponent("params.json"))
         let run = try Self.run(["inspect", directory.path])
         #expect(run.status == 2)
         #expect(run.stdout.contains("tok_embeddings.weight"))

@@ -44,21 +44,52 @@ final class ShapeOnlySource: TensorSource {
     }
 
     /// The real params.json of every family (§2) → family, derived sizes, rope, context.
-    static let released: [(json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double, factor: Double?, context: Int)] = [
-        (#"{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-05, "vocab_size": -1}"#, .sentencepiece, 32000, .llama2, 32, 128, 11008, 10000, nil, 4096),
-        (#"{"dim": 8192, "multiple_of": 4096, "ffn_dim_multiplier": 1.3, "n_heads": 64, "n_kv_heads": 8, "n_layers": 80, "norm_eps": 1e-05, "vocab_size": -1}"#, .sentencepiece, 32000, .llama2, 8, 128, 28672, 10000, nil, 4096),
-        (#"{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-06, "vocab_size": -1}"#, .sentencepiece, 32000, .llama1, 32, 128, 11008, 10000, nil, 2048),
-        (#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 1024, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05, "rope_theta": 500000.0}"#, .tiktoken, 128256, .llama3, 8, 128, 14336, 500000, nil, 8192),
-        (#"{"dim": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 1024, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#, .tiktoken, 128256, .llama3_1, 8, 128, 14336, 500000, 8, 131072),
-        (#"{"dim": 2048, "n_layers": 16, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 256, "ffn_dim_multiplier": 1.5, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#, .tiktoken, 128256, .llama3_2, 8, 64, 8192, 500000, 32, 131072),
-        (#"{"dim": 3072, "n_layers": 28, "n_heads": 24, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 256, "ffn_dim_multiplier": 1.0, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#, .tiktoken, 128256, .llama3_2, 8, 128, 8192, 500000, 32, 131072),
-    ]
+    static let released:
+        [(
+            json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
+            factor: Double?, context: Int
+        )] = [
+            (
+                #"{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-05, "vocab_size": -1}"#, .sentencepiece,
+                32000, .llama2, 32, 128, 11008, 10000, nil, 4096
+            ),
+            (
+                #"{"dim": 8192, "multiple_of": 4096, "ffn_dim_multiplier": 1.3, "n_heads": 64, "n_kv_heads": 8, "n_layers": 80, "norm_eps": 1e-05, "vocab_size": -1}"#,
+                .sentencepiece, 32000, .llama2, 8, 128, 28672, 10000, nil, 4096
+            ),
+            (
+                #"{"dim": 4096, "multiple_of": 256, "n_heads": 32, "n_layers": 32, "norm_eps": 1e-06, "vocab_size": -1}"#, .sentencepiece,
+                32000, .llama1, 32, 128, 11008, 10000, nil, 2048
+            ),
+            (
+                #"{"dim": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 1024, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05, "rope_theta": 500000.0}"#,
+                .tiktoken, 128256, .llama3, 8, 128, 14336, 500000, nil, 8192
+            ),
+            (
+                #"{"dim": 4096, "n_layers": 32, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 1024, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#,
+                .tiktoken, 128256, .llama3_1, 8, 128, 14336, 500000, 8, 131072
+            ),
+            (
+                #"{"dim": 2048, "n_layers": 16, "n_heads": 32, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 256, "ffn_dim_multiplier": 1.5, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#,
+                .tiktoken, 128256, .llama3_2, 8, 64, 8192, 500000, 32, 131072
+            ),
+            (
+                #"{"dim": 3072, "n_layers": 28, "n_heads": 24, "n_kv_heads": 8, "vocab_size": 128256, "multiple_of": 256, "ffn_dim_multiplier": 1.0, "norm_eps": 1e-05, "rope_theta": 500000.0, "use_scaled_rope": true}"#,
+                .tiktoken, 128256, .llama3_2, 8, 128, 8192, 500000, 32, 131072
+            ),
+        ]
 
     @Test(arguments: released)
-    func releasedFamilies(_ row: (json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double, factor: Double?, context: Int)) throws {
+    func releasedFamilies(
+        _ row: (
+            json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
+            factor: Double?, context: Int
+        )
+    ) throws {
         let params = try LlamaParams.parse(Array(row.json.utf8))
         // Build the matching tensor table from the expected derivation, then derive from it.
-        var probe = try LlamaConfig(params: params, tensors: EmbeddingOnly(rows: row.vocab, dim: params.dim), tokenizer: row.tokenizer, validate: false)
+        var probe = try LlamaConfig(
+            params: params, tensors: EmbeddingOnly(rows: row.vocab, dim: params.dim), tokenizer: row.tokenizer, validate: false)
         probe.vocabSize = row.vocab
         let config = try LlamaConfig(params: params, tensors: ShapeOnlySource(probe), tokenizer: row.tokenizer)
         #expect(config.family == row.family)
@@ -72,13 +103,18 @@ final class ShapeOnlySource: TensorSource {
     }
 
     static func tinyLlama3() throws -> LlamaConfig {
-        let params = LlamaParams(dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 768, multipleOf: 32, ffnDimMultiplier: 1.3, normEps: 1e-5, ropeTheta: 500000)
+        let params = LlamaParams(
+            dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 768, multipleOf: 32, ffnDimMultiplier: 1.3, normEps: 1e-5,
+            ropeTheta: 500000)
         return try LlamaConfig(params: params, tensors: EmbeddingOnly(rows: 768, dim: 64), tokenizer: .tiktoken, validate: false)
     }
 
     static let mismatches: [(name: String, shape: [Int]?, message: String)] = [
         ("layers.1.attention.wk.weight", [64, 64], "tensor 'layers.1.attention.wk.weight': expected shape [32, 64], found [64, 64]"),
-        ("layers.0.feed_forward.w1.weight", [256, 64], "tensor 'layers.0.feed_forward.w1.weight': expected shape [224, 64] (Meta's FFN formula"),
+        (
+            "layers.0.feed_forward.w1.weight", [256, 64],
+            "tensor 'layers.0.feed_forward.w1.weight': expected shape [224, 64] (Meta's FFN formula"
+        ),
         ("norm.weight", nil, "tensor 'norm.weight': missing"),
         ("output.weight", [768, 32], "tensor 'output.weight': expected shape [768, 64], found [768, 32]"),
     ]
@@ -87,15 +123,20 @@ final class ShapeOnlySource: TensorSource {
     func shapeMismatchesNameTheTensor(_ row: (name: String, shape: [Int]?, message: String)) throws {
         let config = try Self.tinyLlama3()
         let source = ShapeOnlySource(config, replacing: [row.name: row.shape])
-        let params = LlamaParams(dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 768, multipleOf: 32, ffnDimMultiplier: 1.3, normEps: 1e-5, ropeTheta: 500000)
+        let params = LlamaParams(
+            dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 768, multipleOf: 32, ffnDimMultiplier: 1.3, normEps: 1e-5,
+            ropeTheta: 500000)
         let error = #expect(throws: InputError.self) { _ = try LlamaConfig(params: params, tensors: source, tokenizer: .tiktoken) }
         #expect(error?.description.hasPrefix(row.message) == true, "\(error?.description ?? "none")")
     }
 
     @Test func vocabSizeMustMatchTheEmbedding() throws {
         let config = try Self.tinyLlama3()
-        let params = LlamaParams(dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 1000, multipleOf: 32, ffnDimMultiplier: 1.3, ropeTheta: 500000)
-        let error = #expect(throws: InputError.self) { _ = try LlamaConfig(params: params, tensors: ShapeOnlySource(config), tokenizer: .tiktoken) }
+        let params = LlamaParams(
+            dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 1000, multipleOf: 32, ffnDimMultiplier: 1.3, ropeTheta: 500000)
+        let error = #expect(throws: InputError.self) {
+            _ = try LlamaConfig(params: params, tensors: ShapeOnlySource(config), tokenizer: .tiktoken)
+        }
         #expect(error?.description == "tensor 'tok_embeddings.weight': expected shape [1000, 64] (params.json vocab_size), found [768, 64]")
     }
 
@@ -104,7 +145,9 @@ final class ShapeOnlySource: TensorSource {
         final class Extra: TensorSource {
             let base: ShapeOnlySource
             init(_ base: ShapeOnlySource) { self.base = base }
-            var tensorInfos: [TensorInfo] { base.tensorInfos + [TensorInfo(name: "layers.2.ffn_norm.weight", dtype: .bf16, shape: [64], location: "")] }
+            var tensorInfos: [TensorInfo] {
+                base.tensorInfos + [TensorInfo(name: "layers.2.ffn_norm.weight", dtype: .bf16, shape: [64], location: "")]
+            }
             func info(named name: String) -> TensorInfo? { tensorInfos.first { $0.name == name } }
             func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R { fatalError() }
         }
@@ -138,7 +181,9 @@ final class ShapeOnlySource: TensorSource {
 
     @Test(arguments: badValues)
     func outOfRangeValuesAreRefusedBeforeAnyArithmetic(_ row: (params: LlamaParams, message: String)) {
-        let error = #expect(throws: InputError.self) { _ = try LlamaConfig(params: row.params, tensors: EmbeddingOnly(rows: 10, dim: 64), tokenizer: nil) }
+        let error = #expect(throws: InputError.self) {
+            _ = try LlamaConfig(params: row.params, tensors: EmbeddingOnly(rows: 10, dim: 64), tokenizer: nil)
+        }
         #expect(error?.message.contains(row.message) == true, "\(error?.description ?? "none")")
     }
 }

@@ -52,7 +52,8 @@ import Testing
         // directory, end records); tensor bytes in between only change values. At most ~1,500
         // positions per file keeps the sweep to seconds.
         let window = 3_000
-        let structural = bytes.count <= 2 * window
+        let structural =
+            bytes.count <= 2 * window
             ? Array(0..<bytes.count)
             : Array(0..<window) + Array((bytes.count - window)..<bytes.count)
         let step = max(1, structural.count / 1_500)

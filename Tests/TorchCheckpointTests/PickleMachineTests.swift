@@ -32,11 +32,20 @@ import Testing
         ("SETITEMS odd", [0x80, 0x02, 0x7D, 0x28, 0x4E, 0x75, 0x2E], "odd number (1)"),
         ("REDUCE on a string", [0x80, 0x02] + unicode("f") + [0x29, 0x52, 0x2E], "REDUCE on a str"),
         ("calling a dtype", [0x80, 0x02, 0x63] + Array("torch\nfloat32\n".utf8) + [0x29, 0x52, 0x2E], "torch.float32 cannot be called"),
-        ("OrderedDict with args", [0x80, 0x02, 0x63] + Array("collections\nOrderedDict\n".utf8) + [0x4E, 0x85, 0x52, 0x2E], "called with 1 arguments, expected 0"),
+        (
+            "OrderedDict with args", [0x80, 0x02, 0x63] + Array("collections\nOrderedDict\n".utf8) + [0x4E, 0x85, 0x52, 0x2E],
+            "called with 1 arguments, expected 0"
+        ),
         ("BUILD on None", [0x80, 0x02, 0x4E, 0x7D, 0x62, 0x2E], "BUILD on a None"),
-        ("global name too long", [0x80, 0x02, 0x63] + [UInt8](repeating: 0x61, count: 300) + [0x0A, 0x61, 0x0A, 0x2E], "longer than 256 bytes"),
+        (
+            "global name too long", [0x80, 0x02, 0x63] + [UInt8](repeating: 0x61, count: 300) + [0x0A, 0x61, 0x0A, 0x2E],
+            "longer than 256 bytes"
+        ),
         ("global without newline", [0x80, 0x02, 0x63, 0x61], "has no terminating newline"),
-        ("NEWOBJ of OrderedDict", [0x80, 0x02, 0x63] + Array("collections\nOrderedDict\n".utf8) + [0x29, 0x81, 0x2E], "NEWOBJ is only allowed"),
+        (
+            "NEWOBJ of OrderedDict", [0x80, 0x02, 0x63] + Array("collections\nOrderedDict\n".utf8) + [0x29, 0x81, 0x2E],
+            "NEWOBJ is only allowed"
+        ),
         ("list as dict key", [0x80, 0x02, 0x7D, 0x5D, 0x4E, 0x73, 0x2E], "dict key of type list"),
         ("persistent id not a tuple", [0x80, 0x02, 0x4E, 0x51, 0x2E], "persistent id is a None"),
     ]
