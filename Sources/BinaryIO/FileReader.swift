@@ -36,6 +36,18 @@ public final class FileReader: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// A mapping of this same open file (not of whatever `path` names now).
+    public func map() throws -> MappedFile {
+        try MappedFile(fileDescriptor: fd, path: path)
+    }
+
+    /// A new descriptor for this same open file, owned by the caller (for libzip).
+    public func duplicateDescriptor() throws -> Int32 {
+        let copy = dup(fd)
+        guard copy >= 0 else { throw InputError("cannot duplicate the file descriptor: \(String(cString: strerror(errno)))", file: path) }
+        return copy
+    }
+
     /// The bytes of `range`, which the caller has checked lies inside the file.
     /// - Throws: `InputError` when the OS read fails or comes up short (the file shrank).
     public func bytes(_ range: Range<Int>) throws -> [UInt8] {

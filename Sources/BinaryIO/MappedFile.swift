@@ -16,11 +16,16 @@ public final class MappedFile: @unchecked Sendable {
     private let base: UnsafeRawPointer?
 
     /// - Throws: `InputError` when the file cannot be opened, stat'ed or mapped, with the OS's text.
-    public init(path: String) throws {
-        self.path = path
+    public convenience init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw InputError("cannot open: \(String(cString: strerror(errno)))", file: path) }
         defer { close(fd) }
+        try self.init(fileDescriptor: fd, path: path)
+    }
+
+    /// Maps the file open on `fd` (which stays owned by the caller).
+    public init(fileDescriptor fd: Int32, path: String) throws {
+        self.path = path
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             throw InputError("cannot stat: \(String(cString: strerror(errno)))", file: path)

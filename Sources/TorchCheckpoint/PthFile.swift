@@ -69,7 +69,7 @@ public final class PthFile: TensorSource {
         guard directory.entries.count <= limits.maxEntries else {
             throw InputError("\(directory.entries.count) records exceed the cap of \(limits.maxEntries)", file: path)
         }
-        archive = try ZipArchive(path: path)
+        archive = try ZipArchive(fileDescriptor: try file.duplicateDescriptor(), path: path)
         try Self.crossCheck(archive.entries, directory.entries, path: path)
         recordCount = archive.entries.count
 
@@ -212,7 +212,7 @@ public final class PthFile: TensorSource {
         if let existing = mappedFile {
             mapped = existing
         } else {
-            mapped = try MappedFile(path: path)
+            mapped = try file.map()
             guard mapped.size == file.size else {
                 throw InputError("file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
             }

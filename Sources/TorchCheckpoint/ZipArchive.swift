@@ -31,11 +31,14 @@ final class ZipArchive {
     private let handle: OpaquePointer
     private(set) var entries: [Entry] = []
 
+    /// Opens the archive on `fileDescriptor`, which libzip takes over (and closes), so that it
+    /// reads the very file the caller validated, not whatever `path` names by now.
     /// - Throws: `InputError` with libzip's own text when the archive cannot be opened.
-    init(path: String) throws {
+    init(fileDescriptor: Int32, path: String) throws {
         self.path = path
         var code: Int32 = 0
-        guard let handle = zip_open(path, ZIP_RDONLY, &code) else {
+        guard let handle = zip_fdopen(fileDescriptor, 0, &code) else {
+            close(fileDescriptor)
             throw InputError("not a readable zip archive: \(Self.describe(code))", file: path)
         }
         self.handle = handle

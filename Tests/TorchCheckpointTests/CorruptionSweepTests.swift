@@ -82,3 +82,38 @@ import Testing
         }
     }
 }
+
+/// Opening many good and bad files leaves no descriptor behind. Private copies in a fresh
+/// directory, so descriptors that parallel suites hold elsewhere are not counted.
+@Suite struct DescriptorLeakTests {
+    private static func descriptors(into directory: String) throws -> Int {
+        try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { fd in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"))?.hasPrefix(directory) == true
+        }.count
+    }
+
+    @Test func openingAndFailingReleasesEveryDescriptor() throws {
+        let directory = NSTemporaryDirectory() + "llamakit-fd-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let fixtures = ["torch/views.pth", "hostile/claims-4gib-record.pth", "hostile/global-os-system.pth", "torch/legacy.pth"]
+        var paths: [String] = []
+        for (index, fixture) in fixtures.enumerated() {
+            let copy = directory + "/\(index).pth"
+            try FileManager.default.copyItem(atPath: Fixtures.path(fixture), toPath: copy)
+            paths.append(copy)
+        }
+        var opened = 0
+        for _ in 0..<50 {
+            for path in paths {
+                if let file = try? PthFile(path: path) {
+                    try file.withBytes(of: file.tensorInfos[0].name) { _ in }
+                    #expect(try Self.descriptors(into: directory) > 0)
+                    opened += 1
+                }
+            }
+        }
+        #expect(opened == 50)
+        #expect(try Self.descriptors(into: directory) == 0)
+    }
+}
