@@ -61,14 +61,11 @@ public final class ShardSet: TensorSource {
                 guard axis < shape.count else {
                     throw InputError("cannot concatenate along dim \(axis) of a \(shape.count)-dim tensor", at: .tensor(info.name))
                 }
-                for (shard, part) in zip(shards, parts) {
-                    var expected = info.shape
-                    expected[axis] = part.shape.count == shape.count ? part.shape[axis] : -1
-                    guard part.shape == expected else {
-                        throw InputError(
-                            "shape \(part.shape) does not match shard 0's \(info.shape) outside dim \(axis)", at: .tensor(info.name),
-                            file: shard.path)
-                    }
+                // fairscale splits into equal slices: every part has shard 0's shape.
+                for (shard, part) in zip(shards, parts) where part.shape != info.shape {
+                    throw InputError(
+                        "shape \(part.shape) does not match shard 0's \(info.shape): model-parallel shards are equal slices along dim \(axis)",
+                        at: .tensor(info.name), file: shard.path)
                 }
                 shape[axis] = try parts.reduce(0) { try Checked.add($0, $1.shape[axis], "merged size") }
             } else {

@@ -107,6 +107,21 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1)
     }
 
+    /// Every crafted archive: exit 2, nothing on stdout, one line on stderr naming the file.
+    @Test func everyHostileFixtureExitsTwoWithOneLine() throws {
+        let directory = Self.repo.appendingPathComponent("fixtures/hostile")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".pth") && $0 != "valid-minimal.pth" && $0 != "cycle.pth" }.sorted()
+        #expect(names.count >= 30)
+        for name in names {
+            let run = try Self.run(["inspect", "fixtures/hostile/\(name)"])
+            #expect(run.status == 2, "\(name)")
+            #expect(run.stdout.isEmpty, "\(name)")
+            #expect(run.stderr.hasPrefix("error: fixtures/hostile/\(name): "), "\(name): \(run.stderr)")
+            #expect(run.stderr.split(separator: "\n").count == 1, "\(name)")
+        }
+    }
+
     static let badUsage: [[String]] = [["inspect"], ["inspect", "a", "--json", "--tree"], ["frobnicate"], ["inspect", "a", "--bogus"]]
 
     @Test(arguments: badUsage)
