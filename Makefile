@@ -5,6 +5,10 @@ SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 export PATH := /opt/swift/usr/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/llamakit
+# Meta's real Llama 3 tokenizer.model ships in the llama-models 0.3.0 wheel; fetched, checked,
+# cached outside git (fixtures/.cache is ignored), never committed.
+LLAMA3_TOKENIZER := fixtures/.cache/llama3/tokenizer.model
+LLAMA3_TOKENIZER_SHA256 := 82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55
 
 .PHONY: deps build release demo test bench lint clean
 
@@ -30,7 +34,14 @@ demo: release
 	@echo "== llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
 	@$(BIN) inspect fixtures/hostile/global-os-system.pth || echo "(refused, exit $$?)"
 
-test: deps
+$(LLAMA3_TOKENIZER):
+	@mkdir -p fixtures/.cache/wheel $(dir $@)
+	python3 -m pip download --quiet --no-deps --disable-pip-version-check llama-models==0.3.0 -d fixtures/.cache/wheel
+	python3 -c "import glob, sys, zipfile; w = glob.glob('fixtures/.cache/wheel/llama_models-0.3.0-*.whl')[0]; open(sys.argv[1], 'wb').write(zipfile.ZipFile(w).read('llama_models/llama3/tokenizer.model'))" $@.part
+	echo "$(LLAMA3_TOKENIZER_SHA256)  $@.part" | sha256sum -c --quiet -
+	mv $@.part $@
+
+test: deps $(LLAMA3_TOKENIZER)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 

@@ -33,6 +33,7 @@ let package = Package(
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers"]),
+        .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
     ],
     swiftLanguageModes: [.v6]

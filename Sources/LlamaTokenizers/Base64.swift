@@ -1,0 +1,40 @@
+/// Strict standard base64 (RFC 4648, `=` padding), as tiktoken's ranks files use.
+enum Base64 {
+    private static let values: [Int8] = {
+        var table = [Int8](repeating: -1, count: 256)
+        for (index, byte) in Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8).enumerated() {
+            table[Int(byte)] = Int8(index)
+        }
+        return table
+    }()
+
+    /// The decoded bytes, or nil when `text` is not canonical padded base64.
+    static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
+        guard !text.isEmpty, text.count % 4 == 0 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count / 4 * 3)
+        var index = text.startIndex
+        while index < text.endIndex {
+            let isLast = index + 4 == text.endIndex
+            var quad: [Int] = []
+            var padding = 0
+            for offset in 0..<4 {
+                let byte = text[index + offset]
+                if byte == 0x3D, isLast, offset >= 2 {
+                    padding += 1
+                    quad.append(0)
+                    continue
+                }
+                let value = values[Int(byte)]
+                guard value >= 0, padding == 0 else { return nil }
+                quad.append(Int(value))
+            }
+            let bits = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3]
+            out.append(UInt8(bits >> 16))
+            if padding < 2 { out.append(UInt8(bits >> 8 & 0xFF)) }
+            if padding < 1 { out.append(UInt8(bits & 0xFF)) }
+            index += 4
+        }
+        return out
+    }
+}

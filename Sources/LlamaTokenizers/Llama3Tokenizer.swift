@@ -1,0 +1,176 @@
+import BinaryIO
+
+/// Meta's Llama 3 tokenizer (`llama_models.llama3.tokenizer.Tokenizer`): tiktoken ranks, the
+/// Llama 3 pre-tokenizer, byte-level BPE and 256 special tokens after the ranks
+/// (`../shared/reference/tokenizers.md` §1–§6).
+public struct Llama3Tokenizer: Tokenizer {
+    /// Which release's special-token names (ids are the same for every named token).
+    public enum SpecialTokenSet: String, Sendable, CaseIterable {
+        case llama3 = "3.0"
+        case llama3_1 = "3.1"
+        case llama3_2 = "3.2"
+
+        /// The 256 names, in id order (§4).
+        public var names: [String] {
+            let named: [String]
+            let firstReserved: Int
+            switch self {
+            case .llama3:
+                named = [
+                    "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
+                    "<|reserved_special_token_2|>", "<|reserved_special_token_3|>", "<|start_header_id|>", "<|end_header_id|>",
+                    "<|reserved_special_token_4|>", "<|eot_id|>",
+                ]
+                firstReserved = 5
+            case .llama3_1, .llama3_2:
+                var list = [
+                    "<|begin_of_text|>", "<|end_of_text|>", "<|reserved_special_token_0|>", "<|reserved_special_token_1|>",
+                    "<|finetune_right_pad_id|>", "<|step_id|>", "<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>",
+                    "<|eot_id|>", "<|python_tag|>",
+                ]
+                if self == .llama3_2 { list.append("<|image|>") }
+                named = list
+                firstReserved = 2
+            }
+            return named + (0..<(Self.count - named.count)).map { "<|reserved_special_token_\(firstReserved + $0)|>" }
+        }
+
+        public static let count = 256
+    }
+
+    /// Meta's `TIKTOKEN_MAX_ENCODE_CHARS` and `MAX_NO_WHITESPACES_CHARS`, in code points.
+    static let maxEncodeScalars = 400_000
+    static let maxSameClassRun = 25_000
+
+    public let ranks: TiktokenRanks
+    public let specialTokens: SpecialTokenSet
+    private let specialNames: [[Unicode.Scalar]]
+    private let specialBytes: [[UInt8]]
+
+    public var vocabularySize: Int { ranks.count + SpecialTokenSet.count }
+    public var bosID: Int { ranks.count }
+    public var eosID: Int { ranks.count + 1 }
+
+    /// - Throws: `InputError` from the ranks reader.
+    public init(parsing bytes: [UInt8], specialTokens: SpecialTokenSet = .llama3_2) throws {
+        ranks = try TiktokenRanks(parsing: bytes)
+        self.specialTokens = specialTokens
+        let names = specialTokens.names
+        specialNames = names.map { Array($0.unicodeScalars) }
+        specialBytes = names.map { Array($0.utf8) }
+    }
+
+    /// The id of a special token by name, e.g. `<|eot_id|>`.
+    public func specialID(_ name: String) -> Int? {
+        specialTokens.names.firstIndex(of: name).map { ranks.count + $0 }
+    }
+
+    // MARK: - Encode
+
+    public func encode(_ text: String, bos: Bool = false, eos: Bool = false, allowSpecial: Bool = false) -> [Int] {
+        let scalars = Array(text.unicodeScalars)
+        let classes = scalars.map(Llama3PreTokenizer.classify)
+        var out: [Int] = []
+        out.reserveCapacity(scalars.count / 3 + 2)
+        if bos { out.append(bosID) }
+        var merger = BytePairMerger()
+        var scratch: [UInt8] = []
+        // Meta's chunking: 400k-code-point slices, each cut into runs of ≤ 25k same-class code points.
+        var sliceStart = 0
+        repeat {
+            let sliceEnd = min(sliceStart + Self.maxEncodeScalars, scalars.count)
+            for run in Self.sameClassRuns(scalars, sliceStart..<sliceEnd) {
+                encodeSegment(scalars, classes, run, allowSpecial: allowSpecial, merger: &merger, scratch: &scratch, into: &out)
+            }
+            sliceStart = sliceEnd
+        } while sliceStart < scalars.count
+        if eos { out.append(eosID) }
+        return out
+    }
+
+    /// Python's `str.isspace`: White_Space plus U+001C–U+001F.
+    @inline(__always) static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value >= 0x1C && scalar.value <= 0x1F) || scalar.properties.isWhitespace
+    }
+
+    /// Meta's `_split_whitespaces_or_nonwhitespaces`.
+    static func sameClassRuns(_ scalars: [Unicode.Scalar], _ range: Range<Int>) -> [Range<Int>] {
+        guard !range.isEmpty else { return [range] }
+        var runs: [Range<Int>] = []
+        var currentIsSpace = isPythonSpace(scalars[range.lowerBound])
+        var length = 0
+        var start = range.lowerBound
+        for i in range {
+            let isSpace = isPythonSpace(scalars[i])
+            if currentIsSpace != isSpace {
+                length = 1
+                currentIsSpace = isSpace
+            } else {
+                length += 1
+                if length > maxSameClassRun {
+                    runs.append(start..<i)
+                    start = i
+                    length = 1
+                }
+            }
+        }
+        runs.append(start..<range.upperBound)
+        return runs
+    }
+
+    /// tiktoken `CoreBPE::encode` on one segment: allowed special text becomes its id; the text
+    /// between is pre-tokenized and merged.
+    private func encodeSegment(
+        _ scalars: [Unicode.Scalar], _ classes: [Llama3PreTokenizer.Class], _ range: Range<Int>, allowSpecial: Bool,
+        merger: inout BytePairMerger, scratch: inout [UInt8], into out: inout [Int]
+    ) {
+        var start = range.lowerBound
+        var search = start
+        while true {
+            var special: (at: Int, index: Int)? = nil
+            if allowSpecial {
+                var i = search
+                while i + 1 < range.upperBound {
+                    if scalars[i] == "<" && scalars[i + 1] == "|", let index = specialMatch(scalars, at: i, end: range.upperBound) {
+                        special = (i, index)
+                        break
+                    }
+                    i += 1
+                }
+            }
+            let textEnd = special?.at ?? range.upperBound
+            Llama3PreTokenizer.split(scalars[start..<textEnd], classes: classes[start..<textEnd]) { piece in
+                scratch.removeAll(keepingCapacity: true)
+                for scalar in scalars[piece] { UTF8.encode(scalar) { scratch.append($0) } }
+                merger.encode(scratch[...], ranks: ranks, into: &out)
+            }
+            guard let special else { return }
+            out.append(ranks.count + special.index)
+            start = special.at + specialNames[special.index].count
+            search = start
+        }
+    }
+
+    private func specialMatch(_ scalars: [Unicode.Scalar], at position: Int, end: Int) -> Int? {
+        for (index, name) in specialNames.enumerated() where position + name.count <= end {
+            if scalars[position..<(position + name.count)].elementsEqual(name) { return index }
+        }
+        return nil
+    }
+
+    // MARK: - Decode
+
+    public func pieceBytes(_ id: Int) throws -> [UInt8] {
+        if id >= 0 && id < ranks.count { return ranks.tokens[id] }
+        if id >= ranks.count && id < vocabularySize { return specialBytes[id - ranks.count] }
+        throw InputError("token id \(id) is outside the vocabulary 0..<\(vocabularySize)")
+    }
+
+    /// Concatenates the ids' bytes (specials as their text) and decodes UTF-8 with replacement,
+    /// which gives the same U+FFFD pattern as Python's `errors="replace"` (§6).
+    public func decode(_ ids: [Int]) throws -> String {
+        var bytes: [UInt8] = []
+        for id in ids { bytes += try pieceBytes(id) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

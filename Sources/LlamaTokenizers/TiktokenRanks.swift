@@ -1,0 +1,71 @@
+import BinaryIO
+
+/// A Llama 3 `tokenizer.model`: lines of `base64(token bytes) SP rank`
+/// (`../shared/reference/tokenizers.md` §1).
+///
+/// Keyed by bytes, never by `String` (which would merge canonically equivalent text). Unlike
+/// Meta's loader, which skips unparsable lines, a bad line is an error naming its number.
+public struct TiktokenRanks: Sendable {
+    /// Token bytes by rank (= id).
+    public let tokens: [[UInt8]]
+    /// Rank by token bytes; slices compare and hash by content.
+    let rankOf: [ArraySlice<UInt8>: Int32]
+
+    public static let maxFileBytes = 64 << 20
+    public static let maxTokenBytes = 1024
+    public static let maxRanks = 1 << 20
+
+    /// - Throws: `InputError` at the offending line's byte offset: bad base64, a rank that is not
+    ///   a decimal integer, duplicate ranks or tokens, gaps, or a missing single byte.
+    public init(parsing bytes: [UInt8]) throws {
+        guard bytes.count <= Self.maxFileBytes else {
+            throw InputError("ranks file of \(bytes.count) bytes exceeds the cap of \(Self.maxFileBytes)")
+        }
+        var byRank: [[UInt8]?] = []
+        var lookup: [ArraySlice<UInt8>: Int32] = [:]
+        var lineStart = 0
+        var lineNumber = 0
+        while lineStart < bytes.count {
+            lineNumber += 1
+            let lineEnd = bytes[lineStart...].firstIndex(of: 0x0A) ?? bytes.count
+            defer { lineStart = lineEnd + 1 }
+            var line = bytes[lineStart..<lineEnd]
+            if line.last == 0x0D { line = line.dropLast() }
+            if line.isEmpty { continue }
+            func bad(_ message: String) -> InputError {
+                InputError("line \(lineNumber): \(message)", at: .byteOffset(lineStart))
+            }
+            guard let space = line.firstIndex(of: 0x20) else { throw bad("expected 'base64 rank', found no space") }
+            guard let token = Base64.decode(line[..<space]) else { throw bad("the token is not valid base64") }
+            guard token.count <= Self.maxTokenBytes else {
+                throw bad("token of \(token.count) bytes exceeds the cap of \(Self.maxTokenBytes)")
+            }
+            let digits = line[(space + 1)...]
+            guard !digits.isEmpty, digits.count <= 7, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+                throw bad("the rank '\(String(decoding: digits.prefix(20), as: UTF8.self))' is not a decimal integer below 10,000,000")
+            }
+            let rank = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+            guard rank < Self.maxRanks else { throw bad("rank \(rank) exceeds the cap of \(Self.maxRanks) ranks") }
+            if rank >= byRank.count { byRank += [[UInt8]?](repeating: nil, count: rank + 1 - byRank.count) }
+            guard byRank[rank] == nil else { throw bad("rank \(rank) appears twice") }
+            guard lookup[token[...]] == nil else {
+                throw bad("token bytes \(token) appear twice (ranks \(lookup[token[...]]!) and \(rank))")
+            }
+            byRank[rank] = token
+            lookup[token[...]] = Int32(rank)
+        }
+        if let gap = byRank.firstIndex(where: { $0 == nil }) {
+            throw InputError("ranks are not dense: rank \(gap) is missing (\(byRank.count) ranks)")
+        }
+        for byte in 0...255 where lookup[[UInt8(byte)][...]] == nil {
+            throw InputError("the single byte 0x\(String(byte, radix: 16)) has no rank; byte-level BPE needs all 256")
+        }
+        tokens = byRank.map { $0! }
+        rankOf = lookup
+    }
+
+    public var count: Int { tokens.count }
+
+    /// The rank of exactly these bytes, if they are a token.
+    @inline(__always) func rank(_ bytes: ArraySlice<UInt8>) -> Int32? { rankOf[bytes] }
+}
