@@ -10,7 +10,11 @@ let package = Package(
             name: "read-tensors",
             dependencies: [.product(name: "TorchCheckpoint", package: "LlamaKit")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"])]
-        )
+        ),
+        .executableTarget(
+            name: "encode-tokens",
+            dependencies: [.product(name: "LlamaTokenizers", package: "LlamaKit")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

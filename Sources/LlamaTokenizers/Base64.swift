@@ -16,20 +16,19 @@ enum Base64 {
         var index = text.startIndex
         while index < text.endIndex {
             let isLast = index + 4 == text.endIndex
-            var quad: [Int] = []
+            var bits = 0
             var padding = 0
             for offset in 0..<4 {
                 let byte = text[index + offset]
                 if byte == 0x3D, isLast, offset >= 2 {
                     padding += 1
-                    quad.append(0)
+                    bits <<= 6
                     continue
                 }
                 let value = values[Int(byte)]
                 guard value >= 0, padding == 0 else { return nil }
-                quad.append(Int(value))
+                bits = bits << 6 | Int(value)
             }
-            let bits = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3]
             out.append(UInt8(bits >> 16))
             if padding < 2 { out.append(UInt8(bits >> 8 & 0xFF)) }
             if padding < 1 { out.append(UInt8(bits & 0xFF)) }

@@ -70,17 +70,26 @@ public struct Llama3Tokenizer: Tokenizer {
     public func encode(_ text: String, bos: Bool = false, eos: Bool = false, allowSpecial: Bool = false) -> [Int] {
         let scalars = Array(text.unicodeScalars)
         let classes = scalars.map(Llama3PreTokenizer.classify)
+        // UTF-8 of the whole text once; `byteOffsets[i]` is where scalar i starts.
+        let utf8 = Array(text.utf8)
+        var byteOffsets: [Int] = []
+        byteOffsets.reserveCapacity(scalars.count + 1)
+        var offset = 0
+        for scalar in scalars {
+            byteOffsets.append(offset)
+            offset += UTF8.width(scalar)
+        }
+        byteOffsets.append(offset)
         var out: [Int] = []
         out.reserveCapacity(scalars.count / 3 + 2)
         if bos { out.append(bosID) }
         var merger = BytePairMerger()
-        var scratch: [UInt8] = []
         // Meta's chunking: 400k-code-point slices, each cut into runs of ≤ 25k same-class code points.
         var sliceStart = 0
         repeat {
             let sliceEnd = min(sliceStart + Self.maxEncodeScalars, scalars.count)
             for run in Self.sameClassRuns(scalars, sliceStart..<sliceEnd) {
-                encodeSegment(scalars, classes, run, allowSpecial: allowSpecial, merger: &merger, scratch: &scratch, into: &out)
+                encodeSegment(scalars, classes, utf8, byteOffsets, run, allowSpecial: allowSpecial, merger: &merger, into: &out)
             }
             sliceStart = sliceEnd
         } while sliceStart < scalars.count
@@ -121,8 +130,8 @@ public struct Llama3Tokenizer: Tokenizer {
     /// tiktoken `CoreBPE::encode` on one segment: allowed special text becomes its id; the text
     /// between is pre-tokenized and merged.
     private func encodeSegment(
-        _ scalars: [Unicode.Scalar], _ classes: [Llama3PreTokenizer.Class], _ range: Range<Int>, allowSpecial: Bool,
-        merger: inout BytePairMerger, scratch: inout [UInt8], into out: inout [Int]
+        _ scalars: [Unicode.Scalar], _ classes: [Llama3PreTokenizer.Class], _ utf8: [UInt8], _ byteOffsets: [Int],
+        _ range: Range<Int>, allowSpecial: Bool, merger: inout BytePairMerger, into out: inout [Int]
     ) {
         var start = range.lowerBound
         var search = start
@@ -140,9 +149,7 @@ public struct Llama3Tokenizer: Tokenizer {
             }
             let textEnd = special?.at ?? range.upperBound
             Llama3PreTokenizer.split(scalars[start..<textEnd], classes: classes[start..<textEnd]) { piece in
-                scratch.removeAll(keepingCapacity: true)
-                for scalar in scalars[piece] { UTF8.encode(scalar) { scratch.append($0) } }
-                merger.encode(scratch[...], ranks: ranks, into: &out)
+                merger.encode(utf8[byteOffsets[piece.lowerBound]..<byteOffsets[piece.upperBound]], ranks: ranks, into: &out)
             }
             guard let special else { return }
             out.append(ranks.count + special.index)
@@ -161,7 +168,7 @@ public struct Llama3Tokenizer: Tokenizer {
     // MARK: - Decode
 
     public func pieceBytes(_ id: Int) throws -> [UInt8] {
-        if id >= 0 && id < ranks.count { return ranks.tokens[id] }
+        if id >= 0 && id < ranks.count { return Array(ranks.bytes(of: id)) }
         if id >= ranks.count && id < vocabularySize { return specialBytes[id - ranks.count] }
         throw InputError("token id \(id) is outside the vocabulary 0..<\(vocabularySize)")
     }
@@ -170,7 +177,13 @@ public struct Llama3Tokenizer: Tokenizer {
     /// which gives the same U+FFFD pattern as Python's `errors="replace"` (§6).
     public func decode(_ ids: [Int]) throws -> String {
         var bytes: [UInt8] = []
-        for id in ids { bytes += try pieceBytes(id) }
+        for id in ids {
+            if id >= 0 && id < ranks.count {
+                bytes += ranks.bytes(of: id)
+            } else {
+                bytes += try pieceBytes(id)
+            }
+        }
         return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -6,10 +6,8 @@ import BinaryIO
 /// Keyed by bytes, never by `String` (which would merge canonically equivalent text). Unlike
 /// Meta's loader, which skips unparsable lines, a bad line is an error naming its number.
 public struct TiktokenRanks: Sendable {
-    /// Token bytes by rank (= id).
-    public let tokens: [[UInt8]]
-    /// Rank by token bytes; slices compare and hash by content.
-    let rankOf: [ArraySlice<UInt8>: Int32]
+    /// Rank by token bytes, and bytes by rank.
+    let table: TokenTable
 
     public static let maxFileBytes = 64 << 20
     public static let maxTokenBytes = 1024
@@ -22,7 +20,8 @@ public struct TiktokenRanks: Sendable {
             throw InputError("ranks file of \(bytes.count) bytes exceeds the cap of \(Self.maxFileBytes)")
         }
         var byRank: [[UInt8]?] = []
-        var lookup: [ArraySlice<UInt8>: Int32] = [:]
+        var lineOfRank: [(number: Int, offset: Int)] = []
+        var lookup = TokenTable(capacity: bytes.count / 8 + 256)
         var lineStart = 0
         var lineNumber = 0
         while lineStart < bytes.count {
@@ -46,26 +45,37 @@ public struct TiktokenRanks: Sendable {
             }
             let rank = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard rank < Self.maxRanks else { throw bad("rank \(rank) exceeds the cap of \(Self.maxRanks) ranks") }
-            if rank >= byRank.count { byRank += [[UInt8]?](repeating: nil, count: rank + 1 - byRank.count) }
-            guard byRank[rank] == nil else { throw bad("rank \(rank) appears twice") }
-            guard lookup[token[...]] == nil else {
-                throw bad("token bytes \(token) appear twice (ranks \(lookup[token[...]]!) and \(rank))")
+            if rank >= byRank.count {
+                byRank += [[UInt8]?](repeating: nil, count: rank + 1 - byRank.count)
+                lineOfRank += [(Int, Int)](repeating: (0, 0), count: rank + 1 - lineOfRank.count)
             }
+            guard byRank[rank] == nil else { throw bad("rank \(rank) appears twice") }
             byRank[rank] = token
-            lookup[token[...]] = Int32(rank)
+            lineOfRank[rank] = (lineNumber, lineStart)
         }
         if let gap = byRank.firstIndex(where: { $0 == nil }) {
             throw InputError("ranks are not dense: rank \(gap) is missing (\(byRank.count) ranks)")
         }
-        for byte in 0...255 where lookup[[UInt8(byte)][...]] == nil {
+        // Inserted in rank order, so a table position is the rank.
+        for (rank, token) in byRank.enumerated() {
+            if let earlier = lookup.append(token!) {
+                let (first, second) = lineOfRank[earlier].number < lineOfRank[rank].number ? (earlier, rank) : (rank, earlier)
+                throw InputError(
+                    "line \(lineOfRank[second].number): token bytes \(token!) appear twice (ranks \(first) and \(second))",
+                    at: .byteOffset(lineOfRank[second].offset))
+            }
+        }
+        for byte in 0...255 where lookup.rank([UInt8(byte)][...]) == nil {
             throw InputError("the single byte 0x\(String(byte, radix: 16)) has no rank; byte-level BPE needs all 256")
         }
-        tokens = byRank.map { $0! }
-        rankOf = lookup
+        table = lookup
     }
 
-    public var count: Int { tokens.count }
+    public var count: Int { table.count }
+
+    /// The bytes of rank (= id) `rank`.
+    public func bytes(of rank: Int) -> ArraySlice<UInt8> { table.bytes(of: rank) }
 
     /// The rank of exactly these bytes, if they are a token.
-    @inline(__always) func rank(_ bytes: ArraySlice<UInt8>) -> Int32? { rankOf[bytes] }
+    @inline(__always) func rank(_ bytes: ArraySlice<UInt8>) -> Int32? { table.rank(bytes) }
 }
