@@ -10,9 +10,13 @@ enum Base64 {
 
     /// The decoded bytes, or nil when `text` is not canonical padded base64.
     static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
-        guard !text.isEmpty, text.count % 4 == 0 else { return nil }
         var out: [UInt8] = []
-        out.reserveCapacity(text.count / 4 * 3)
+        return decode(text, appendingTo: &out) ? out : nil
+    }
+
+    /// Appends the decoded bytes to `out`; false (and `out` partly written) when invalid.
+    static func decode(_ text: ArraySlice<UInt8>, appendingTo out: inout [UInt8]) -> Bool {
+        guard !text.isEmpty, text.count % 4 == 0 else { return false }
         var index = text.startIndex
         while index < text.endIndex {
             let isLast = index + 4 == text.endIndex
@@ -26,7 +30,7 @@ enum Base64 {
                     continue
                 }
                 let value = values[Int(byte)]
-                guard value >= 0, padding == 0 else { return nil }
+                guard value >= 0, padding == 0 else { return false }
                 bits = bits << 6 | Int(value)
             }
             out.append(UInt8(bits >> 16))
@@ -34,6 +38,6 @@ enum Base64 {
             if padding < 1 { out.append(UInt8(bits & 0xFF)) }
             index += 4
         }
-        return out
+        return true
     }
 }

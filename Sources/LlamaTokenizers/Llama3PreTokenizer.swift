@@ -17,11 +17,20 @@ enum Llama3PreTokenizer {
             if v == 0x20 || (v >= 0x09 && v <= 0x0D) { return .whitespace }
             return .other
         }
-        let properties = scalar.properties
-        switch properties.generalCategory {
+        if isWhiteSpace(scalar) { return .whitespace }
+        switch scalar.properties.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
         case .decimalNumber, .letterNumber, .otherNumber: return .number
-        default: return properties.isWhitespace ? .whitespace : .other
+        default: return .other
+        }
+    }
+
+    /// Unicode White_Space (`\s` in the pattern): exactly these 25 scalars, which is what
+    /// `Unicode.Scalar.Properties.isWhitespace` answers, without its table lookup.
+    @inline(__always) static func isWhiteSpace(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x09...0x0D, 0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: return true
+        default: return false
         }
     }
 

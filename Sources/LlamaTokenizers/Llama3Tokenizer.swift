@@ -99,7 +99,7 @@ public struct Llama3Tokenizer: Tokenizer {
 
     /// Python's `str.isspace`: White_Space plus U+001C–U+001F.
     @inline(__always) static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
-        (scalar.value >= 0x1C && scalar.value <= 0x1F) || scalar.properties.isWhitespace
+        (scalar.value >= 0x1C && scalar.value <= 0x1F) || Llama3PreTokenizer.isWhiteSpace(scalar)
     }
 
     /// Meta's `_split_whitespaces_or_nonwhitespaces`.

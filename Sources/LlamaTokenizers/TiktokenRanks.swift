@@ -19,9 +19,11 @@ public struct TiktokenRanks: Sendable {
         guard bytes.count <= Self.maxFileBytes else {
             throw InputError("ranks file of \(bytes.count) bytes exceeds the cap of \(Self.maxFileBytes)")
         }
-        var byRank: [[UInt8]?] = []
-        var lineOfRank: [(number: Int, offset: Int)] = []
-        var lookup = TokenTable(capacity: bytes.count / 8 + 256)
+        // Tokens are decoded straight into one blob; `entries` remembers where each line's went.
+        var blob: [UInt8] = []
+        blob.reserveCapacity(bytes.count)
+        var entries: [(start: Int, end: Int, line: Int, offset: Int)] = []
+        var entryOfRank: [Int] = []
         var lineStart = 0
         var lineNumber = 0
         while lineStart < bytes.count {
@@ -35,9 +37,10 @@ public struct TiktokenRanks: Sendable {
                 InputError("line \(lineNumber): \(message)", at: .byteOffset(lineStart))
             }
             guard let space = line.firstIndex(of: 0x20) else { throw bad("expected 'base64 rank', found no space") }
-            guard let token = Base64.decode(line[..<space]) else { throw bad("the token is not valid base64") }
-            guard token.count <= Self.maxTokenBytes else {
-                throw bad("token of \(token.count) bytes exceeds the cap of \(Self.maxTokenBytes)")
+            let tokenStart = blob.count
+            guard Base64.decode(line[..<space], appendingTo: &blob) else { throw bad("the token is not valid base64") }
+            guard blob.count - tokenStart <= Self.maxTokenBytes else {
+                throw bad("token of \(blob.count - tokenStart) bytes exceeds the cap of \(Self.maxTokenBytes)")
             }
             let digits = line[(space + 1)...]
             guard !digits.isEmpty, digits.count <= 7, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
@@ -45,24 +48,24 @@ public struct TiktokenRanks: Sendable {
             }
             let rank = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
             guard rank < Self.maxRanks else { throw bad("rank \(rank) exceeds the cap of \(Self.maxRanks) ranks") }
-            if rank >= byRank.count {
-                byRank += [[UInt8]?](repeating: nil, count: rank + 1 - byRank.count)
-                lineOfRank += [(Int, Int)](repeating: (0, 0), count: rank + 1 - lineOfRank.count)
-            }
-            guard byRank[rank] == nil else { throw bad("rank \(rank) appears twice") }
-            byRank[rank] = token
-            lineOfRank[rank] = (lineNumber, lineStart)
+            if rank >= entryOfRank.count { entryOfRank += [Int](repeating: -1, count: rank + 1 - entryOfRank.count) }
+            guard entryOfRank[rank] < 0 else { throw bad("rank \(rank) appears twice") }
+            entryOfRank[rank] = entries.count
+            entries.append((tokenStart, blob.count, lineNumber, lineStart))
         }
-        if let gap = byRank.firstIndex(where: { $0 == nil }) {
-            throw InputError("ranks are not dense: rank \(gap) is missing (\(byRank.count) ranks)")
+        if let gap = entryOfRank.firstIndex(where: { $0 < 0 }) {
+            throw InputError("ranks are not dense: rank \(gap) is missing (\(entryOfRank.count) ranks)")
         }
         // Inserted in rank order, so a table position is the rank.
-        for (rank, token) in byRank.enumerated() {
-            if let earlier = lookup.append(token!) {
-                let (first, second) = lineOfRank[earlier].number < lineOfRank[rank].number ? (earlier, rank) : (rank, earlier)
+        var lookup = TokenTable(capacity: entries.count)
+        for (rank, entryIndex) in entryOfRank.enumerated() {
+            let entry = entries[entryIndex]
+            if let earlier = lookup.append(blob[entry.start..<entry.end]) {
+                let other = entries[entryOfRank[earlier]]
+                let later = other.line > entry.line ? other : entry
                 throw InputError(
-                    "line \(lineOfRank[second].number): token bytes \(token!) appear twice (ranks \(first) and \(second))",
-                    at: .byteOffset(lineOfRank[second].offset))
+                    "line \(later.line): token bytes \(Array(blob[entry.start..<entry.end])) appear twice (ranks \(min(earlier, rank)) and \(max(earlier, rank)))",
+                    at: .byteOffset(later.offset))
             }
         }
         for byte in 0...255 where lookup.rank([UInt8(byte)][...]) == nil {

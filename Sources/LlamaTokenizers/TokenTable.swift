@@ -31,13 +31,13 @@ struct TokenTable: Sendable {
     }
 
     /// Appends `bytes` as the next rank; returns the existing rank instead if already present.
-    mutating func append(_ bytes: [UInt8]) -> Int? {
-        if let existing = rank(bytes[...]) { return Int(existing) }
+    mutating func append(_ bytes: ArraySlice<UInt8>) -> Int? {
+        let hash = bytes.withUnsafeBytes { Self.hash($0) }
+        if let existing = bytes.withUnsafeBytes({ find($0, hash: hash) }) { return Int(existing) }
         let rank = count
         blob.append(contentsOf: bytes)
         offsets.append(Int32(blob.count))
-        let slot = bytes.withUnsafeBytes { Self.hash($0) }
-        var index = slot & mask
+        var index = hash & mask
         while slots[index] != 0 { index = (index + 1) & mask }
         slots[index] = Int32(rank + 1)
         return nil
@@ -48,7 +48,11 @@ struct TokenTable: Sendable {
     }
 
     func rank(_ key: UnsafeRawBufferPointer) -> Int32? {
-        var index = Self.hash(key) & mask
+        find(key, hash: Self.hash(key))
+    }
+
+    private func find(_ key: UnsafeRawBufferPointer, hash: Int) -> Int32? {
+        var index = hash & mask
         return blob.withUnsafeBytes { blobBytes in
             slots.withUnsafeBufferPointer { table in
                 offsets.withUnsafeBufferPointer { offsets in
@@ -72,7 +76,7 @@ struct TokenTable: Sendable {
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif

@@ -223,3 +223,16 @@ enum Llama3Fixture {
         }
     }
 }
+
+/// The hard-coded White_Space set equals the stdlib's property on every scalar.
+@Suite struct WhiteSpaceTableTests {
+    @Test func matchesTheUnicodePropertyEverywhere() {
+        var checked = 0
+        for value in UInt32(0)...0x10FFFF {
+            guard let scalar = Unicode.Scalar(value) else { continue }
+            #expect(Llama3PreTokenizer.isWhiteSpace(scalar) == scalar.properties.isWhitespace, "U+\(String(value, radix: 16))")
+            checked += 1
+        }
+        #expect(checked == 1_112_064)
+    }
+}
