@@ -36,6 +36,20 @@ public struct LlamaConfig: Sendable, Equatable {
         return multipleOf * ((hidden + multipleOf - 1) / multipleOf)
     }
 
+    /// The release a params.json (and tokenizer kind) belongs to
+    /// (`../shared/reference/llama-checkpoints.md` §10).
+    public static func family(params: LlamaParams, tokenizer: TokenizerKind?) -> LlamaFamily {
+        let scaled = params.useScaledRope ?? false
+        if tokenizer == .sentencepiece || (tokenizer == nil && params.ropeTheta == nil && !scaled) {
+            return (params.normEps ?? 1e-5) <= 1e-6 ? .llama1 : .llama2
+        }
+        if scaled {
+            let isSmall32 = (params.dim, params.nLayers) == (2048, 16) || (params.dim, params.nLayers) == (3072, 28)
+            return isSmall32 ? .llama3_2 : .llama3_1
+        }
+        return .llama3
+    }
+
     /// Derives the config from `params` and the tokenizer kind, taking the vocabulary from the
     /// embedding when params says -1, then checks every tensor Meta's model expects.
     /// - Throws: `InputError` naming the key or tensor, with expected and found values.
@@ -75,15 +89,7 @@ public struct LlamaConfig: Sendable, Equatable {
         if params.vocabSize == nil || params.vocabSize == -1 { defaulted.append("vocab_size") }
 
         let scaled = params.useScaledRope ?? false
-        let family: LlamaFamily
-        if tokenizer == .sentencepiece || (tokenizer == nil && params.ropeTheta == nil && !scaled) {
-            family = normEps <= 1e-6 ? .llama1 : .llama2
-        } else if scaled {
-            let isSmall32 = (params.dim, params.nLayers) == (2048, 16) || (params.dim, params.nLayers) == (3072, 28)
-            family = isSmall32 ? .llama3_2 : .llama3_1
-        } else {
-            family = .llama3
-        }
+        let family = Self.family(params: params, tokenizer: tokenizer)
 
         self.family = family
         dim = params.dim
