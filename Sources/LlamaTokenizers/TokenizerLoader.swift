@@ -11,7 +11,7 @@ public enum TokenizerLoader {
             case .tiktoken:
                 return try Llama3Tokenizer(parsing: bytes, specialTokens: specialTokens)
             case .sentencepiece:
-                throw InputError("sentencepiece (Llama 1/2) tokenizers are not supported yet; Llama 3 tiktoken files are")
+                return try SentencePieceTokenizer(parsing: bytes)
             }
         }
     }

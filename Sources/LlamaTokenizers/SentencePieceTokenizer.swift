@@ -1,0 +1,273 @@
+import BinaryIO
+
+/// Llama 1/2's tokenizer: a sentencepiece BPE model, encoded and decoded exactly as
+/// `sentencepiece` does (`../shared/reference/tokenizers.md` §7): `▁` normalisation with a
+/// dummy prefix, highest-score merges first (ties to the leftmost), byte fallback, and
+/// sentencepiece's decode rules (control pieces empty, one U+FFFD per invalid byte, the
+/// leading `▁` dropped).
+public struct SentencePieceTokenizer: Tokenizer {
+    public let model: SentencePieceModel
+    private let table: TokenTable
+    private let byteIDs: [Int]
+
+    public var vocabularySize: Int { model.pieces.count }
+    public var bosID: Int { model.bosID }
+    public var eosID: Int { model.eosID }
+
+    static let space: [UInt8] = [0xE2, 0x96, 0x81]  // U+2581 ▁
+
+    /// - Throws: `InputError` for a corrupt model or one whose options LlamaKit cannot
+    ///   reproduce exactly (unigram, a precompiled normaliser, extra-whitespace removal).
+    public init(parsing bytes: [UInt8]) throws {
+        model = try SentencePieceModel(parsing: bytes)
+        guard model.modelType == 2 else {
+            throw InputError("sentencepiece model type \(model.modelType) is not BPE (2); Llama tokenizers are BPE")
+        }
+        guard !model.hasCharsMap else {
+            throw InputError(
+                "the model's normaliser '\(model.normalizerName)' uses a precompiled character map, which is not supported (Llama uses 'identity')"
+            )
+        }
+        guard !model.removeExtraWhitespaces, !model.treatWhitespaceAsSuffix else {
+            throw InputError("remove_extra_whitespaces / treat_whitespace_as_suffix are not supported (Llama 2 sets neither)")
+        }
+        var table = TokenTable(capacity: model.pieces.count)
+        for (id, piece) in model.pieces.enumerated() where table.append(piece.bytes[...]) != nil {
+            throw InputError("piece \(id) '\(String(decoding: piece.bytes, as: UTF8.self))' appears twice")
+        }
+        self.table = table
+        var byteIDs = [Int](repeating: -1, count: 256)
+        for (id, piece) in model.pieces.enumerated() where piece.type == .byte {
+            let text = String(decoding: piece.bytes, as: UTF8.self)
+            guard text.count == 6, text.hasPrefix("<0x"), text.hasSuffix(">"), let value = UInt8(text.dropFirst(3).prefix(2), radix: 16)
+            else {
+                throw InputError("byte piece \(id) '\(text)' is not of the form <0xNN>")
+            }
+            byteIDs[Int(value)] = id
+        }
+        if model.byteFallback, let missing = byteIDs.firstIndex(of: -1) {
+            throw InputError("byte_fallback is on but there is no <0x\(String(format2: missing))> piece")
+        }
+        self.byteIDs = byteIDs
+    }
+
+    @inline(__always) private func mergeable(_ id: Int) -> Bool {
+        switch model.pieces[id].type {
+        case .normal, .userDefined, .unused: return true
+        default: return false
+        }
+    }
+
+    // MARK: - Encode
+
+    public func encode(_ text: String, bos: Bool = false, eos: Bool = false, allowSpecial: Bool = false) -> [Int] {
+        var out: [Int] = bos ? [bosID] : []
+        encodeText(text, into: &out)
+        if eos { out.append(eosID) }
+        return out
+    }
+
+    private func encodeText(_ text: String, into out: inout [Int]) {
+        guard !text.isEmpty else { return }
+        // Normalise: dummy prefix, spaces → ▁.
+        var normalized: [UInt8] = model.addDummyPrefix ? Self.space : []
+        var starts: [Int] = model.addDummyPrefix ? [0] : []
+        for scalar in text.unicodeScalars {
+            starts.append(normalized.count)
+            if scalar == " " && model.escapeWhitespaces {
+                normalized += Self.space
+            } else {
+                UTF8.encode(scalar) { normalized.append($0) }
+            }
+        }
+        let count = starts.count
+        starts.append(normalized.count)
+        // Symbol k spans starts[k] ..< starts[next[k]].
+        var next = Array(1...count)
+        var previous = Array(-1..<count - 1)
+        var alive = [Bool](repeating: true, count: count)
+        var heap = ScoreHeap()
+        func pairID(_ k: Int) -> Int? {
+            let j = next[k]
+            guard j < count, let id = table.rank(normalized[starts[k]..<starts[next[j]]]), mergeable(Int(id)) else { return nil }
+            return Int(id)
+        }
+        for k in 0..<count - 1 {
+            if let id = pairID(k) { heap.push(score: model.pieces[id].score, start: k, id: id) }
+        }
+        while let top = heap.pop() {
+            let k = top.start
+            guard alive[k], pairID(k) == top.id else { continue }
+            let j = next[k]
+            alive[j] = false
+            next[k] = next[j]
+            if next[j] < count { previous[next[j]] = k }
+            if let id = pairID(k) { heap.push(score: model.pieces[id].score, start: k, id: id) }
+            if previous[k] >= 0, let id = pairID(previous[k]) { heap.push(score: model.pieces[id].score, start: previous[k], id: id) }
+        }
+        var k = 0
+        while k < count {
+            let symbol = normalized[starts[k]..<starts[next[k]]]
+            if let id = table.rank(symbol), mergeable(Int(id)) {
+                out.append(Int(id))
+            } else if model.byteFallback {
+                for byte in symbol { out.append(byteIDs[Int(byte)]) }
+            } else {
+                out.append(model.unkID)
+            }
+            k = next[k]
+        }
+    }
+
+    // MARK: - Decode
+
+    public func pieceBytes(_ id: Int) throws -> [UInt8] {
+        guard id >= 0 && id < model.pieces.count else {
+            throw InputError("token id \(id) is outside the vocabulary 0..<\(model.pieces.count)")
+        }
+        return model.pieces[id].bytes
+    }
+
+    public func decode(_ ids: [Int]) throws -> String {
+        var text: [UInt8] = []
+        var pendingBytes: [UInt8] = []
+        var atStart = true  // sentencepiece's is_bos_ws
+        func flushBytes() {
+            guard !pendingBytes.isEmpty else { return }
+            let decoded = Self.decodeBytesReplacingEach(pendingBytes)
+            text += decoded
+            if !decoded.isEmpty { atStart = false }
+            pendingBytes.removeAll()
+        }
+        for id in ids {
+            let piece = try pieceBytes(id)
+            let type = model.pieces[id].type
+            if type == .byte {
+                pendingBytes.append(UInt8(byteIDs.firstIndex(of: id)!))
+                continue
+            }
+            flushBytes()
+            switch type {
+            case .control:
+                continue
+            case .unknown:
+                text += model.unkSurface
+                atStart = false
+            default:
+                var body = piece[...]
+                var consumedSpace = false
+                if atStart && model.addDummyPrefix && body.starts(with: Self.space) {
+                    body = body.dropFirst(3)
+                    consumedSpace = true
+                }
+                let decoded = Self.replacingSpaceSymbol(body)
+                text += decoded
+                if !decoded.isEmpty || consumedSpace { atStart = false }
+            }
+        }
+        flushBytes()
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    private static func replacingSpaceSymbol(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if bytes[index] == 0xE2, index + 2 < bytes.endIndex, bytes[index + 1] == 0x96, bytes[index + 2] == 0x81 {
+                out.append(0x20)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return out
+    }
+
+    /// UTF-8 decoding where every byte that does not start a valid sequence becomes one U+FFFD
+    /// (sentencepiece's byte-piece rule, unlike Swift's and Python's maximal-subpart rule).
+    static func decodeBytesReplacingEach(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            let length = validSequenceLength(bytes, at: index)
+            if length > 0 {
+                out += bytes[index..<index + length]
+                index += length
+            } else {
+                out += [0xEF, 0xBF, 0xBD]
+                index += 1
+            }
+        }
+        return out
+    }
+
+    /// The length of the well-formed UTF-8 sequence at `index` (RFC 3629), or 0.
+    private static func validSequenceLength(_ bytes: [UInt8], at index: Int) -> Int {
+        let lead = bytes[index]
+        func continuation(_ offset: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool {
+            index + offset < bytes.count && range.contains(bytes[index + offset])
+        }
+        switch lead {
+        case 0x00...0x7F: return 1
+        case 0xC2...0xDF: return continuation(1) ? 2 : 0
+        case 0xE0: return continuation(1, 0xA0...0xBF) && continuation(2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF: return continuation(1) && continuation(2) ? 3 : 0
+        case 0xED: return continuation(1, 0x80...0x9F) && continuation(2) ? 3 : 0
+        case 0xF0: return continuation(1, 0x90...0xBF) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF1...0xF3: return continuation(1) && continuation(2) && continuation(3) ? 4 : 0
+        case 0xF4: return continuation(1, 0x80...0x8F) && continuation(2) && continuation(3) ? 4 : 0
+        default: return 0
+        }
+    }
+}
+
+/// Max-heap of (score, then leftmost start), as sentencepiece's agenda orders symbol pairs.
+struct ScoreHeap {
+    private var items: [(score: Float, start: Int, id: Int)] = []
+
+    @inline(__always) private static func before(_ a: (score: Float, start: Int, id: Int), _ b: (score: Float, start: Int, id: Int)) -> Bool
+    {
+        a.score > b.score || (a.score == b.score && a.start < b.start)
+    }
+
+    mutating func push(score: Float, start: Int, id: Int) {
+        items.append((score, start, id))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard Self.before(items[child], items[parent]) else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (score: Float, start: Int, id: Int)? {
+        guard let first = items.first else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var best = parent
+                if left < items.count && Self.before(items[left], items[best]) { best = left }
+                if right < items.count && Self.before(items[right], items[best]) { best = right }
+                if best == parent { break }
+                items.swapAt(parent, best)
+                parent = best
+            }
+        }
+        return first
+    }
+}
+
+extension String {
+    /// Two uppercase hex digits.
+    init(format2 value: Int) {
+        let digits = String(value, radix: 16, uppercase: true)
+        self = digits.count == 1 ? "0" + digits : digits
+    }
+}
