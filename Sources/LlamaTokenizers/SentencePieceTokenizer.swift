@@ -9,6 +9,8 @@ public struct SentencePieceTokenizer: Tokenizer {
     public let model: SentencePieceModel
     private let table: TokenTable
     private let byteIDs: [Int]
+    /// USER_DEFINED pieces, matched whole before merging.
+    private let userDefined: [[UInt8]]
 
     public var vocabularySize: Int { model.pieces.count }
     public var bosID: Int { model.bosID }
@@ -49,6 +51,7 @@ public struct SentencePieceTokenizer: Tokenizer {
             throw InputError("byte_fallback is on but there is no <0x\(String(format2: missing))> piece")
         }
         self.byteIDs = byteIDs
+        userDefined = model.pieces.filter { $0.type == .userDefined }.map(\.bytes)
     }
 
     @inline(__always) private func mergeable(_ id: Int) -> Bool {
@@ -71,14 +74,28 @@ public struct SentencePieceTokenizer: Tokenizer {
         guard !text.isEmpty else { return }
         // Normalise: dummy prefix, spaces → ▁.
         var normalized: [UInt8] = model.addDummyPrefix ? Self.space : []
-        var starts: [Int] = model.addDummyPrefix ? [0] : []
         for scalar in text.unicodeScalars {
-            starts.append(normalized.count)
             if scalar == " " && model.escapeWhitespaces {
                 normalized += Self.space
             } else {
                 UTF8.encode(scalar) { normalized.append($0) }
             }
+        }
+        // Initial symbols: the longest user-defined piece at each position (frozen: never
+        // merged), else one scalar — sentencepiece's PrefixMatcher.
+        var starts: [Int] = []
+        var frozen: [Bool] = []
+        var position = 0
+        while position < normalized.count {
+            starts.append(position)
+            var length = Self.scalarLength(normalized[position])
+            var isFrozen = false
+            for piece in userDefined where piece.count > (isFrozen ? length : 0) && normalized[position...].starts(with: piece) {
+                length = piece.count
+                isFrozen = true
+            }
+            frozen.append(isFrozen)
+            position += length
         }
         let count = starts.count
         starts.append(normalized.count)
@@ -87,9 +104,12 @@ public struct SentencePieceTokenizer: Tokenizer {
         var previous = Array(-1..<count - 1)
         var alive = [Bool](repeating: true, count: count)
         var heap = ScoreHeap()
+        // Merges that produced an UNUSED piece, to split it back at the end (sentencepiece's rev_merge).
+        var reverseMerges: [[UInt8]: (left: [UInt8], right: [UInt8])] = [:]
         func pairID(_ k: Int) -> Int? {
             let j = next[k]
-            guard j < count, let id = table.rank(normalized[starts[k]..<starts[next[j]]]), mergeable(Int(id)) else { return nil }
+            guard j < count, !frozen[k], !frozen[j], let id = table.rank(normalized[starts[k]..<starts[next[j]]]), mergeable(Int(id))
+            else { return nil }
             return Int(id)
         }
         for k in 0..<count - 1 {
@@ -99,23 +119,45 @@ public struct SentencePieceTokenizer: Tokenizer {
             let k = top.start
             guard alive[k], pairID(k) == top.id else { continue }
             let j = next[k]
+            if model.pieces[top.id].type == .unused {
+                reverseMerges[Array(normalized[starts[k]..<starts[next[j]]])] = (
+                    Array(normalized[starts[k]..<starts[j]]), Array(normalized[starts[j]..<starts[next[j]]])
+                )
+            }
             alive[j] = false
             next[k] = next[j]
             if next[j] < count { previous[next[j]] = k }
             if let id = pairID(k) { heap.push(score: model.pieces[id].score, start: k, id: id) }
             if previous[k] >= 0, let id = pairID(previous[k]) { heap.push(score: model.pieces[id].score, start: previous[k], id: id) }
         }
-        var k = 0
-        while k < count {
-            let symbol = normalized[starts[k]..<starts[next[k]]]
+        func emit(_ symbol: ArraySlice<UInt8>, depth: Int) {
             if let id = table.rank(symbol), mergeable(Int(id)) {
-                out.append(Int(id))
+                if model.pieces[Int(id)].type == .unused, depth < 64, let parts = reverseMerges[Array(symbol)] {
+                    emit(parts.left[...], depth: depth + 1)
+                    emit(parts.right[...], depth: depth + 1)
+                } else {
+                    out.append(Int(id))
+                }
             } else if model.byteFallback {
                 for byte in symbol { out.append(byteIDs[Int(byte)]) }
             } else {
                 out.append(model.unkID)
             }
+        }
+        var k = 0
+        while k < count {
+            emit(normalized[starts[k]..<starts[next[k]]], depth: 0)
             k = next[k]
+        }
+    }
+
+    /// Bytes in the UTF-8 sequence a lead byte starts (1 for stray continuation bytes).
+    @inline(__always) private static func scalarLength(_ lead: UInt8) -> Int {
+        switch lead {
+        case 0xF0...0xFF: return 4
+        case 0xE0...0xEF: return 3
+        case 0xC0...0xDF: return 2
+        default: return 1
         }
     }
 

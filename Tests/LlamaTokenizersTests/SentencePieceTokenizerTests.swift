@@ -107,3 +107,27 @@ import Testing
         #expect(refused > 400)
     }
 }
+
+/// USER_DEFINED pieces (matched whole, never merged) and UNUSED pieces (split back into their
+/// merge parts), against sentencepiece on `fixtures/tokenizers/sp-special.model`.
+@Suite struct SentencePieceSpecialPiecesTests {
+    struct Vectors: Decodable {
+        var unused: [String]
+        var encode: [SentencePieceTokenizerTests.Vectors.Encode]
+        var decode: [SentencePieceTokenizerTests.Vectors.Decode]
+    }
+
+    @Test func matchesSentencePiece() throws {
+        let root = Llama3Fixture.root.appendingPathComponent("tokenizers")
+        let tokenizer = try SentencePieceTokenizer(parsing: Array(try Data(contentsOf: root.appendingPathComponent("sp-special.model"))))
+        let vectors = try JSONDecoder().decode(Vectors.self, from: Data(contentsOf: root.appendingPathComponent("sp-special-vectors.json")))
+        #expect(tokenizer.model.pieces.filter { $0.type == .userDefined }.count == 4)
+        #expect(tokenizer.model.pieces.filter { $0.type == .unused }.count == vectors.unused.count)
+        for vector in vectors.encode {
+            #expect(tokenizer.encode(vector.text) == vector.ids, "\(vector.text.debugDescription)")
+        }
+        for vector in vectors.decode {
+            #expect(try tokenizer.decode(vector.ids) == vector.text, "\(vector.ids)")
+        }
+    }
+}
