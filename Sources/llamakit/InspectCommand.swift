@@ -55,22 +55,32 @@ struct InspectReport {
     let config: LlamaConfig?
     let configError: InputError?
     let tokenizer: TokenizerFormat?
+    /// The tokenizer's vocabulary (ids), read with the real reader.
+    let tokenizerVocabulary: Int?
 
     init(path: String) throws {
         checkpoint = try CheckpointDirectory.open(path)
         if let tokenizerPath = checkpoint.tokenizerPath {
-            let head = try MappedFile(path: tokenizerPath)
-            tokenizer = try attributing(to: tokenizerPath) { try TokenizerFormat.detect(head.copyBytes(0..<min(head.size, 4096))) }
+            let model = try TokenizerLoader.load(path: tokenizerPath)
+            tokenizer = model is Llama3Tokenizer ? .tiktoken : .sentencepiece
+            tokenizerVocabulary = model.vocabularySize
         } else {
             tokenizer = nil
+            tokenizerVocabulary = nil
         }
         var config: LlamaConfig? = nil
         var configError: InputError? = nil
         if let paramsPath = checkpoint.paramsPath {
             let params = try LlamaParams.load(path: paramsPath)
             do {
-                config = try LlamaConfig(
+                let derived = try LlamaConfig(
                     params: params, tensors: checkpoint.source, tokenizer: tokenizer.map { $0 == .tiktoken ? .tiktoken : .sentencepiece })
+                if let tokenizerVocabulary, tokenizerVocabulary != derived.vocabSize, let tokenizerPath = checkpoint.tokenizerPath {
+                    throw InputError(
+                        "defines \(tokenizerVocabulary) ids but tok_embeddings.weight has \(derived.vocabSize) rows: the tokenizer does not belong to this checkpoint",
+                        file: tokenizerPath)
+                }
+                config = derived
             } catch let error as InputError {
                 configError = error.inFile(paramsPath)
             }
@@ -148,8 +158,12 @@ struct InspectReport {
         } else {
             out.append("config: params.json does not match the tensors (see the error below)")
         }
-        if let tokenizer, let path = checkpoint.tokenizerPath {
-            out.append("tokenizer: \(path): \(tokenizer == .tiktoken ? "tiktoken BPE ranks (Llama 3)" : "sentencepiece model (Llama 1/2)")")
+        if let tokenizer, let path = checkpoint.tokenizerPath, let vocabulary = tokenizerVocabulary {
+            let kind =
+                tokenizer == .tiktoken
+                ? "tiktoken BPE ranks (Llama 3), \(Formatting.grouped(vocabulary - 256)) ranks + 256 special tokens = \(Formatting.grouped(vocabulary)) ids"
+                : "sentencepiece BPE model (Llama 1/2), \(Formatting.grouped(vocabulary)) pieces"
+            out.append("tokenizer: \(path): \(kind)")
         } else {
             out.append("tokenizer: no tokenizer.model beside the checkpoint")
         }
@@ -187,7 +201,12 @@ struct InspectReport {
         if let configError { members.append(("config_error", .string(configError.description))) }
         let tokenizerJSON: JSONOutput =
             tokenizer.flatMap { format in
-                checkpoint.tokenizerPath.map { JSONOutput.object([("path", .string($0)), ("format", .string(format.rawValue))]) }
+                checkpoint.tokenizerPath.map {
+                    JSONOutput.object([
+                        ("path", .string($0)), ("format", .string(format.rawValue)),
+                        ("vocab_size", tokenizerVocabulary.map { .int($0) } ?? .null),
+                    ])
+                }
             } ?? .null
         members.append(("tokenizer", tokenizerJSON))
         return JSONOutput.object(members).rendered()

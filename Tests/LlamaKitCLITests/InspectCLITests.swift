@@ -141,6 +141,19 @@ import Testing
         #expect(run.stdout.contains("USAGE: llamakit inspect <path> [--json] [--tree]"))
     }
 
+    @Test func aTokenizerFromAnotherModelIsAnError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llamakit-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, source) in [("consolidated.00.pth", "llama3-tiny"), ("params.json", "llama3-tiny"), ("tokenizer.model", "llama2-tiny")] {
+            try FileManager.default.copyItem(
+                at: Self.repo.appendingPathComponent("fixtures/\(source)/\(name)"), to: directory.appendingPathComponent(name))
+        }
+        let run = try Self.run(["inspect", directory.path])
+        #expect(run.status == 2)
+        #expect(run.stderr.contains("tokenizer.model: defines 1000 ids but tok_embeddings.weight has 768 rows"), "\(run.stderr)")
+    }
+
     @Test func paramsContradictingTensorsIsAnErrorAfterTheListing() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llamakit-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
