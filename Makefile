@@ -45,9 +45,10 @@ test: deps $(LLAMA3_TOKENIZER)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
-bench: release
+bench: release $(LLAMA3_TOKENIZER)
 	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks
 	python3 Benchmarks/bench_read.py
+	python3 Benchmarks/bench_tokenize.py
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources
