@@ -87,7 +87,9 @@ struct TokenizeCommand: ParsableCommand {
                         JSONOutput.object([("ids", .array(ids.map { .int($0) })), ("pieces", .array(pieces.map { .string($0) }))])
                             .rendered())
                 } else {
-                    print(Formatting.table(["id", "piece"], zip(ids, pieces).map { ["\($0)", JSONOutput.string($1).rendered()] }, rightAligned: [0]))
+                    print(
+                        Formatting.table(
+                            ["id", "piece"], zip(ids, pieces).map { ["\($0)", JSONOutput.string($1).rendered()] }, rightAligned: [0]))
                     print("\(ids.count) tokens")
                 }
             }
