@@ -48,6 +48,25 @@ import Testing
         #expect(run.stderr.contains(row.message), "\(run.stderr)")
     }
 
+    /// Corrupt tokenizer files, written to a temporary directory: exit 2, one message, no crash.
+    static let corrupt: [(name: String, bytes: [UInt8], message: String)] = [
+        ("truncated-ranks", Array("IQ== 0\nIg== 1\nIw".utf8), "line 3: expected 'base64 rank', found no space"),
+        ("impossible-length", [0x0A, 0xFF, 0xFF, 0x03, 0x0A], "byte 1: piece declares 65535 bytes, 1 remain"),
+        ("empty", [], "the tokenizer file is empty"),
+    ]
+
+    @Test(arguments: corrupt)
+    func corruptTokenizerFilesExitTwo(_ row: (name: String, bytes: [UInt8], message: String)) throws {
+        let path = NSTemporaryDirectory() + "llamakit-\(row.name)-\(UUID().uuidString).model"
+        FileManager.default.createFile(atPath: path, contents: Data(row.bytes))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let run = try InspectCLITests.run(["tokenize", "--tokenizer", path, "hello"])
+        #expect(run.status == 2)
+        #expect(run.stderr.hasPrefix("error: \(path): "), "\(run.stderr)")
+        #expect(run.stderr.contains(row.message), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1)
+    }
+
     @Test func notATokenizerExitsTwo() throws {
         let run = try InspectCLITests.run(["tokenize", "--tokenizer", "fixtures/llama3-tiny/params.json", "hi"])
         #expect(run.status == 2)
