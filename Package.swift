@@ -22,6 +22,7 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["BinaryIO"]),
         .target(name: "TorchCheckpoint", dependencies: ["TensorCore", "BinaryIO", "CLibzip"]),
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
+        .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
@@ -34,6 +35,7 @@ let package = Package(
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,96 @@
+/// Q8_0 and Q4_0 quantization, bit-identical to ggml's `quantize_row_q8_0_ref` and
+/// `quantize_row_q4_0_ref` (`../shared/reference/gguf.md` §10–§11), and their dequantization.
+///
+/// Kernel file: raw buffers stay inside these functions. Every product and sum is a separately
+/// rounded f32 operation, as in the C reference (no fused multiply-add).
+public enum BlockQuantizer {
+    /// Quantizes `source` (a whole number of 32-element blocks) into `destination`.
+    /// - Returns: how many inputs were NaN or infinite (the caller decides the policy).
+    @discardableResult
+    public static func quantize(
+        _ source: UnsafeBufferPointer<Float>, as format: BlockFormat, into destination: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        precondition(source.count % 32 == 0 && destination.count >= source.count / 32 * format.bytesPerBlock)
+        var nonFinite = 0
+        for value in source where !value.isFinite { nonFinite += 1 }
+        let blocks = source.count / 32
+        switch format {
+        case .q8_0:
+            for block in 0..<blocks { quantizeQ8_0(source, block * 32, destination, block * 34) }
+        case .q4_0:
+            for block in 0..<blocks { quantizeQ4_0(source, block * 32, destination, block * 18) }
+        }
+        return nonFinite
+    }
+
+    @inline(__always) private static func quantizeQ8_0(
+        _ x: UnsafeBufferPointer<Float>, _ start: Int, _ out: UnsafeMutableRawBufferPointer, _ offset: Int
+    ) {
+        var amax: Float = 0
+        for j in 0..<32 { amax = max(amax, abs(x[start + j])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        out.storeBytes(of: FloatConversion.f16Bits(d).littleEndian, toByteOffset: offset, as: UInt16.self)
+        for j in 0..<32 {
+            let scaled = x[start + j] * id
+            let q = x86Int32(scaled.rounded(.toNearestOrAwayFromZero))
+            out.storeBytes(of: Int8(truncatingIfNeeded: q), toByteOffset: offset + 2 + j, as: Int8.self)
+        }
+    }
+
+    @inline(__always) private static func quantizeQ4_0(
+        _ x: UnsafeBufferPointer<Float>, _ start: Int, _ out: UnsafeMutableRawBufferPointer, _ offset: Int
+    ) {
+        var amax: Float = 0
+        var extreme: Float = 0
+        for j in 0..<32 {
+            let value = x[start + j]
+            if amax < abs(value) {
+                amax = abs(value)
+                extreme = value
+            }
+        }
+        let d = extreme / -8
+        let id: Float = d != 0 ? 1 / d : 0
+        out.storeBytes(of: FloatConversion.f16Bits(d).littleEndian, toByteOffset: offset, as: UInt16.self)
+        for j in 0..<16 {
+            let a = x[start + j] * id
+            let b = x[start + j + 16] * id
+            let qa = min(15, x86Int32(a + 8.5))
+            let qb = min(15, x86Int32(b + 8.5))
+            out.storeBytes(of: UInt8(truncatingIfNeeded: qa | (qb << 4)), toByteOffset: offset + 2 + j, as: UInt8.self)
+        }
+    }
+
+    /// f32 → int32 truncating toward zero as x86 `cvttss2si` does (what ggml's C casts compile
+    /// to): NaN and out-of-range values give `Int32.min` instead of trapping. Only reachable for
+    /// non-finite inputs or blocks whose scale is subnormal.
+    @inline(__always) static func x86Int32(_ value: Float) -> Int32 {
+        guard value > -2_147_483_904, value < 2_147_483_648 else { return Int32.min }
+        return Int32(value)
+    }
+
+    /// Expands `source` (whole blocks of `format`) into f32 values.
+    public static func dequantize(
+        _ source: UnsafeRawBufferPointer, as format: BlockFormat, into destination: UnsafeMutableBufferPointer<Float>
+    ) {
+        let blocks = source.count / format.bytesPerBlock
+        precondition(destination.count >= blocks * 32)
+        for block in 0..<blocks {
+            let offset = block * format.bytesPerBlock
+            let d = FloatConversion.float(f16: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            switch format {
+            case .q8_0:
+                for j in 0..<32 {
+                    destination[block * 32 + j] = d * Float(source.load(fromByteOffset: offset + 2 + j, as: Int8.self))
+                }
+            case .q4_0:
+                for j in 0..<16 {
+                    let byte = source[offset + 2 + j]
+                    destination[block * 32 + j] = Float(Int32(byte & 0x0F) - 8) * d
+                    destination[block * 32 + j + 16] = Float(Int32(byte >> 4) - 8) * d
+                }
+            }
+        }
+    }
+}
