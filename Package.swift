@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "TorchCheckpoint", dependencies: ["TensorCore", "BinaryIO", "CLibzip"]),
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
         .target(name: "Quantization", dependencies: ["TensorCore"]),
+        .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
@@ -36,6 +37,7 @@ let package = Package(
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
     ],
     swiftLanguageModes: [.v6]

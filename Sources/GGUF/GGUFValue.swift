@@ -1,0 +1,31 @@
+/// GGUF metadata value types (`../shared/reference/gguf.md` §2).
+public enum GGUFValueType: UInt32, Sendable {
+    case u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, bool = 7, string = 8, array = 9
+    case u64 = 10, i64 = 11, f64 = 12
+}
+
+/// One metadata value. Arrays are homogeneous and never nested.
+public enum GGUFValue: Sendable, Equatable {
+    case u8(UInt8), i8(Int8), u16(UInt16), i16(Int16), u32(UInt32), i32(Int32), f32(Float), bool(Bool)
+    case string(String)
+    case u64(UInt64), i64(Int64), f64(Double)
+    case array(GGUFValueType, [GGUFValue])
+
+    public var type: GGUFValueType {
+        switch self {
+        case .u8: return .u8
+        case .i8: return .i8
+        case .u16: return .u16
+        case .i16: return .i16
+        case .u32: return .u32
+        case .i32: return .i32
+        case .f32: return .f32
+        case .bool: return .bool
+        case .string: return .string
+        case .u64: return .u64
+        case .i64: return .i64
+        case .f64: return .f64
+        case .array: return .array
+        }
+    }
+}

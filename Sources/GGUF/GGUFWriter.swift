@@ -1,0 +1,113 @@
+import BinaryIO
+
+/// Writes GGUF v3 (`../shared/reference/gguf.md` §1–§2): header, metadata in insertion order,
+/// tensor infos with sequential aligned offsets, then tensor data streamed one tensor at a time
+/// into an `AtomicOutputFile` (nothing appears at the target until the file is complete).
+public struct GGUFWriter {
+    public struct Tensor: Sendable {
+        public var name: String
+        /// Row-major shape (written reversed: GGUF's `ne[0]` is the innermost dimension).
+        public var shape: [Int]
+        public var type: GGMLType
+        public var byteCount: Int
+    }
+
+    public private(set) var metadata: [(key: String, value: GGUFValue)] = []
+    public private(set) var tensors: [Tensor] = []
+    public let alignment: Int
+
+    public init(alignment: Int = 32) {
+        precondition(alignment > 0 && alignment & (alignment - 1) == 0)
+        self.alignment = alignment
+    }
+
+    public mutating func add(_ key: String, _ value: GGUFValue) {
+        precondition(!metadata.contains { $0.key == key }, "duplicate key \(key)")
+        metadata.append((key, value))
+    }
+
+    /// - Throws: `InputError` when the innermost dimension is not a whole number of blocks.
+    public mutating func addTensor(name: String, shape: [Int], type: GGMLType) throws {
+        let inner = shape.last ?? 1
+        guard inner % type.blockSize == 0 else {
+            throw InputError(
+                "innermost dimension \(inner) is not a multiple of \(type.name)'s block of \(type.blockSize)", at: .tensor(name))
+        }
+        let count = shape.reduce(1, *)
+        tensors.append(Tensor(name: name, shape: shape, type: type, byteCount: count / type.blockSize * type.bytesPerBlock))
+    }
+
+    private func padded(_ count: Int) -> Int { (count + alignment - 1) / alignment * alignment }
+
+    /// The header: magic … tensor infos, padded to the alignment.
+    public func header() -> [UInt8] {
+        var out: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
+        func string(_ s: String) {
+            u64(UInt64(s.utf8.count))
+            out += s.utf8
+        }
+        func value(_ v: GGUFValue) {
+            switch v {
+            case .u8(let x): out.append(x)
+            case .i8(let x): out.append(UInt8(bitPattern: x))
+            case .u16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .i16(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .u32(let x): u32(x)
+            case .i32(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .f32(let x): u32(x.bitPattern)
+            case .bool(let x): out.append(x ? 1 : 0)
+            case .string(let x): string(x)
+            case .u64(let x): u64(x)
+            case .i64(let x): withUnsafeBytes(of: x.littleEndian) { out += $0 }
+            case .f64(let x): u64(x.bitPattern)
+            case .array(let type, let items):
+                u32(type.rawValue)
+                u64(UInt64(items.count))
+                for item in items { value(item) }
+            }
+        }
+        out += Array("GGUF".utf8)
+        u32(3)
+        u64(UInt64(tensors.count))
+        u64(UInt64(metadata.count))
+        for (key, v) in metadata {
+            string(key)
+            u32(v.type.rawValue)
+            value(v)
+        }
+        var offset = 0
+        for tensor in tensors {
+            string(tensor.name)
+            u32(UInt32(tensor.shape.count))
+            for dimension in tensor.shape.reversed() { u64(UInt64(dimension)) }
+            u32(tensor.type.rawValue)
+            u64(UInt64(offset))
+            offset += padded(tensor.byteCount)
+        }
+        out += [UInt8](repeating: 0, count: padded(out.count) - out.count)
+        return out
+    }
+
+    /// Writes the file; `fill(i, sink)` must pass exactly tensor i's bytes to `sink` (in one or
+    /// more calls).
+    /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
+    ///   the target is then left as it was.
+    public func write(to path: String, fill: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let file = try AtomicOutputFile(path: path)
+        try file.write(header())
+        for (index, tensor) in tensors.enumerated() {
+            let start = file.bytesWritten
+            try fill(index) { try file.write($0) }
+            let written = file.bytesWritten - start
+            guard written == tensor.byteCount else {
+                throw InputError(
+                    "\(written) bytes were produced, \(tensor.byteCount) expected for \(tensor.type.name) \(tensor.shape)",
+                    at: .tensor(tensor.name))
+            }
+            try file.writeZeros(padded(written) - written)
+        }
+        try file.commit()
+    }
+}
