@@ -24,11 +24,15 @@ let package = Package(
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
         .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
+        .target(
+            name: "Conversion",
+            dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+        ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
-                "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO",
+                "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO", "Conversion", "GGUF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -38,6 +42,10 @@ let package = Package(
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
+        .testTarget(
+            name: "ConversionTests",
+            dependencies: ["Conversion", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint", "BinaryIO"]
+        ),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
     ],
     swiftLanguageModes: [.v6]

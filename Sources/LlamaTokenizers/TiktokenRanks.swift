@@ -80,5 +80,5 @@ public struct TiktokenRanks: Sendable {
     public func bytes(of rank: Int) -> ArraySlice<UInt8> { table.bytes(of: rank) }
 
     /// The rank of exactly these bytes, if they are a token.
-    @inline(__always) func rank(_ bytes: ArraySlice<UInt8>) -> Int32? { table.rank(bytes) }
+    @inline(__always) public func rank(_ bytes: ArraySlice<UInt8>) -> Int32? { table.rank(bytes) }
 }

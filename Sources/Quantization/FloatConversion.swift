@@ -1,3 +1,5 @@
+import TensorCore
+
 /// f32 ↔ f16 and f32 ↔ bf16 exactly as ggml converts (`../shared/reference/gguf.md` §9).
 ///
 /// Kernel file: raw buffers stay inside these functions.
@@ -39,5 +41,30 @@ public enum FloatConversion {
         for (index, value) in source.enumerated() {
             destination.storeBytes(of: bf16Bits(value).littleEndian, toByteOffset: index * 2, as: UInt16.self)
         }
+    }
+}
+
+extension FloatConversion {
+    /// Widens little-endian f32/f16/bf16 values to f32 (exact for every input).
+    /// - Returns: false for a dtype that is not a float of those widths.
+    public static func widen(_ source: UnsafeRawBufferPointer, dtype: DType, into destination: UnsafeMutableBufferPointer<Float>) -> Bool {
+        switch dtype {
+        case .f32:
+            for index in 0..<destination.count {
+                destination[index] = Float(
+                    bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: index * 4, as: UInt32.self)))
+            }
+        case .bf16:
+            for index in 0..<destination.count {
+                destination[index] = float(bf16: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)))
+            }
+        case .f16:
+            for index in 0..<destination.count {
+                destination[index] = float(f16: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: index * 2, as: UInt16.self)))
+            }
+        default:
+            return false
+        }
+        return true
     }
 }

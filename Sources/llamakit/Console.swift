@@ -12,6 +12,13 @@ enum Console {
     }
 
     static var stdoutIsTerminal: Bool { isatty(1) != 0 }
+    static var stderrIsTerminal: Bool { isatty(2) != 0 }
+
+    /// Rewrites the current stderr line (progress on a terminal).
+    static func status(_ text: String) {
+        let line = Array(("\r\u{1B}[K" + text).utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
 
     static func exit(_ status: Int32) -> Never {
         fflush(nil)

@@ -1,0 +1,183 @@
+import BinaryIO
+import GGUF
+import Llama
+import LlamaTokenizers
+import Quantization
+import TensorCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Meta checkpoint → GGUF, one tensor at a time (`../shared/reference/gguf.md` §4–§8).
+///
+/// Names mapped to llama.cpp's, 1-D tensors kept F32, every other tensor in the target type;
+/// every `general.*` and `llama.*` key with the value type gguf-py writes; the tokenizer
+/// embedded; `rope_freqs.weight` for Llama 3.1-style scaling; a tied `output.weight` dropped.
+/// Non-finite weights are refused with the tensor's name.
+public enum Converter {
+    public struct Options: Sendable {
+        public var type: ConversionType
+        public var name: String
+        /// Overrides the Llama 3.1 scaling factor chosen from the model's identity.
+        public var ropeScalingFactor: Double?
+        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil) {
+            self.type = type
+            self.name = name
+            self.ropeScalingFactor = ropeScalingFactor
+        }
+    }
+
+    public struct Summary: Sendable {
+        public var tensorCount: Int
+        public var droppedTiedOutput: Bool
+        public var ropeScalingFactor: Double?
+        public var bytes: Int
+    }
+
+    private struct Planned {
+        var gguf: String
+        /// The Meta tensor, or nil for the generated `rope_freqs.weight`.
+        var meta: String?
+        var shape: [Int]
+        var type: GGMLType
+    }
+
+    /// - Parameter progress: called before each tensor with (index, count, GGUF name).
+    /// - Throws: `InputError` naming the tensor for unsupported dtypes, non-finite values or
+    ///   values that overflow F16; the target path is left untouched on any error.
+    public static func convert(
+        source: any TensorSource, config: LlamaConfig, tokenizer: (any Tokenizer)?, options: Options, to path: String,
+        progress: ((Int, Int, String) -> Void)? = nil
+    ) throws -> Summary {
+        // The tied output (3.2 1B/3B) is dropped when bit-identical to the embedding.
+        var droppedTied = false
+        if let output = source.info(named: "output.weight"), let embedding = source.info(named: "tok_embeddings.weight"),
+            output.shape == embedding.shape, output.dtype == embedding.dtype
+        {
+            let outputBytes = try source.withBytes(of: "output.weight") { Array($0) }
+            droppedTied = try source.withBytes(of: "tok_embeddings.weight") { $0.elementsEqual(outputBytes) }
+        }
+        var plan: [Planned] = []
+        for info in source.tensorInfos {
+            guard let name = GGUFNames.gguf(for: info.name), !(droppedTied && info.name == "output.weight") else { continue }
+            let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
+            var type = isVector ? GGMLType.f32 : options.type.ggmlType
+            if type.blockSize > 1 && (info.shape.last ?? 0) % type.blockSize != 0 { type = .f16 }
+            plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
+        }
+        let scaling = options.ropeScalingFactor ?? config.ropeScalingFactor
+        if scaling != nil {
+            plan.append(Planned(gguf: "rope_freqs.weight", meta: nil, shape: [config.headDim / 2], type: .f32))
+        }
+
+        var writer = GGUFWriter()
+        writer.add("general.architecture", .string("llama"))
+        writer.add("general.type", .string("model"))
+        writer.add("general.name", .string(options.name))
+        writer.add("llama.block_count", .u32(UInt32(config.layerCount)))
+        writer.add("llama.context_length", .u32(UInt32(config.contextLength)))
+        writer.add("llama.embedding_length", .u32(UInt32(config.dim)))
+        writer.add("llama.feed_forward_length", .u32(UInt32(config.ffnHiddenSize)))
+        writer.add("llama.attention.head_count", .u32(UInt32(config.headCount)))
+        writer.add("llama.attention.head_count_kv", .u32(UInt32(config.kvHeadCount)))
+        writer.add("llama.rope.freq_base", .f32(Float(config.ropeTheta)))
+        writer.add("llama.attention.layer_norm_rms_epsilon", .f32(Float(config.normEps)))
+        writer.add("llama.rope.dimension_count", .u32(UInt32(config.headDim)))
+        writer.add("llama.vocab_size", .u32(UInt32(config.vocabSize)))
+        writer.add("general.file_type", .u32(options.type.fileType))
+        if let tokenizer = tokenizer as? Llama3Tokenizer {
+            for (key, value) in TokenizerMetadata.llama3(tokenizer) { writer.add(key, value) }
+        } else if let tokenizer = tokenizer as? SentencePieceTokenizer {
+            for (key, value) in TokenizerMetadata.llama2(tokenizer) { writer.add(key, value) }
+        }
+        writer.add("general.quantization_version", .u32(2))
+        for tensor in plan { try writer.addTensor(name: tensor.gguf, shape: tensor.shape, type: tensor.type) }
+
+        var scratch: [Float] = []
+        var encoded: [UInt8] = []
+        try writer.write(to: path) { index, sink in
+            let tensor = plan[index]
+            progress?(index, plan.count, tensor.gguf)
+            guard let meta = tensor.meta else {
+                let factors = ropeFreqs(headDim: config.headDim, theta: config.ropeTheta, factor: scaling ?? 8)
+                try factors.withUnsafeBytes { try sink($0) }
+                return
+            }
+            let info = source.info(named: meta)!
+            try source.withBytes(of: meta) { raw in
+                // Meta's bf16 weights go into a bf16 file bit for bit.
+                if tensor.type == .bf16 && info.dtype == .bf16 {
+                    try sink(raw)
+                    return
+                }
+                let count = info.elementCount
+                if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+                try scratch.withUnsafeMutableBufferPointer { buffer in
+                    let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
+                    guard FloatConversion.widen(raw, dtype: info.dtype, into: values) else {
+                        throw InputError("dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
+                    }
+                    if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                        throw InputError("element \(bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
+                    }
+                    let size = try encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
+                    try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
+                }
+            }
+        }
+        return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)
+    }
+
+    /// Encodes f32 values as `type` into the front of `buffer` (reused across tensors).
+    /// - Returns: the number of bytes written.
+    private static func encode(
+        _ values: UnsafeBufferPointer<Float>, as type: GGMLType, name: String, into buffer: inout [UInt8]
+    ) throws -> Int {
+        let size: Int
+        switch type {
+        case .f32: size = values.count * 4
+        case .f16, .bf16: size = values.count * 2
+        case .q8_0: size = values.count / 32 * 34
+        case .q4_0: size = values.count / 32 * 18
+        default: throw InputError("cannot encode \(type.name)", at: .tensor(name))
+        }
+        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
+        try buffer.withUnsafeMutableBytes { whole in
+            let out = UnsafeMutableRawBufferPointer(rebasing: whole[0..<size])
+            switch type {
+            case .f32:
+                for (index, value) in values.enumerated() {
+                    out.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 4, as: UInt32.self)
+                }
+            case .f16:
+                if let big = values.firstIndex(where: { abs($0) > 65504 }) {
+                    throw InputError("element \(big) is \(values[big]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
+                }
+                FloatConversion.toF16(values, into: out)
+            case .bf16:
+                FloatConversion.toBF16(values, into: out)
+            case .q8_0:
+                BlockQuantizer.quantize(values, as: .q8_0, into: out)
+            default:
+                BlockQuantizer.quantize(values, as: .q4_0, into: out)
+            }
+        }
+        return size
+    }
+
+    /// llama.cpp's `rope_freqs` divisors for Llama 3.1 scaling (§6): f_i in f32, the factor
+    /// arithmetic in double, stored f32 — as convert_hf_to_gguf computes them.
+    public static func ropeFreqs(headDim: Int, theta: Double, factor: Double) -> [Float] {
+        let lowFreqWavelen = 8192.0 / 1.0
+        let highFreqWavelen = 8192.0 / 4.0
+        return stride(from: 0, to: headDim, by: 2).map { i in
+            let frequency = Float(1) / powf(Float(theta), Float(i) / Float(headDim))
+            let wavelen = 2 * Double.pi / Double(frequency)
+            if wavelen < highFreqWavelen { return 1 }
+            if wavelen > lowFreqWavelen { return Float(factor) }
+            let smooth = (8192.0 / wavelen - 1) / (4 - 1)
+            return Float(1 / ((1 - smooth) / factor + smooth))
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import GGUF
+import LlamaTokenizers
+
+/// The `tokenizer.ggml.*` keys llama.cpp reads (`../shared/reference/gguf.md` §8).
+public enum TokenizerMetadata {
+    /// GPT-2's byte-to-unicode map: printable bytes map to themselves, the other 68 bytes in
+    /// increasing order to U+0100, U+0101, … (so 0x20 → `Ġ`, 0x0A → `Ċ`).
+    static let byteToUnicode: [Unicode.Scalar] = {
+        var table = [Unicode.Scalar](repeating: " ", count: 256)
+        var next: UInt32 = 0x100
+        for byte in 0..<256 {
+            if (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte) {
+                table[byte] = Unicode.Scalar(UInt32(byte))!
+            } else {
+                table[byte] = Unicode.Scalar(next)!
+                next += 1
+            }
+        }
+        return table
+    }()
+
+    static func gpt2String<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
+        var scalars = String.UnicodeScalarView()
+        for byte in bytes { scalars.append(byteToUnicode[Int(byte)]) }
+        return String(scalars)
+    }
+
+    /// Merges rebuilt from the ranks as transformers' TikTokenConverter does: for every token of
+    /// two or more bytes, every split into two tokens, ordered by (rank(a), rank(b)), all
+    /// candidates stably ordered by the token's rank.
+    public static func llama3Merges(_ ranks: TiktokenRanks) -> [String] {
+        var merges: [String] = []
+        for rank in 0..<ranks.count {
+            let token = ranks.bytes(of: rank)
+            guard token.count >= 2 else { continue }
+            var splits: [(Int32, Int32, Int)] = []
+            for cut in (token.startIndex + 1)..<token.endIndex {
+                if let left = ranks.rank(token[token.startIndex..<cut]), let right = ranks.rank(token[cut..<token.endIndex]) {
+                    splits.append((left, right, cut))
+                }
+            }
+            splits.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+            for (_, _, cut) in splits {
+                merges.append(gpt2String(token[token.startIndex..<cut]) + " " + gpt2String(token[cut..<token.endIndex]))
+            }
+        }
+        return merges
+    }
+
+    /// Llama 3 (tiktoken) → `gpt2` with the `llama-bpe` pre-tokenizer.
+    public static func llama3(_ tokenizer: Llama3Tokenizer) -> [(String, GGUFValue)] {
+        let ranks = tokenizer.ranks
+        var tokens: [GGUFValue] = (0..<ranks.count).map { .string(gpt2String(ranks.bytes(of: $0))) }
+        tokens += tokenizer.specialTokens.names.map { .string($0) }
+        let types: [GGUFValue] = [GGUFValue](repeating: .i32(1), count: ranks.count) + [GGUFValue](repeating: .i32(3), count: 256)
+        var out: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.pre", .string("llama-bpe")),
+            ("tokenizer.ggml.tokens", .array(.string, tokens)),
+            ("tokenizer.ggml.token_type", .array(.i32, types)),
+            ("tokenizer.ggml.merges", .array(.string, llama3Merges(ranks).map { .string($0) })),
+            ("tokenizer.ggml.bos_token_id", .u32(UInt32(tokenizer.bosID))),
+            ("tokenizer.ggml.eos_token_id", .u32(UInt32(tokenizer.eosID))),
+        ]
+        if let eot = tokenizer.specialID("<|eot_id|>") { out.append(("tokenizer.ggml.eot_token_id", .u32(UInt32(eot)))) }
+        if let eom = tokenizer.specialID("<|eom_id|>") { out.append(("tokenizer.ggml.eom_token_id", .u32(UInt32(eom)))) }
+        out.append(("tokenizer.ggml.add_bos_token", .bool(true)))
+        return out
+    }
+
+    /// Llama 1/2 (sentencepiece) → `llama`: pieces, scores and types verbatim.
+    public static func llama2(_ tokenizer: SentencePieceTokenizer) -> [(String, GGUFValue)] {
+        let pieces = tokenizer.model.pieces
+        var out: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("llama")),
+            ("tokenizer.ggml.pre", .string("default")),
+            ("tokenizer.ggml.tokens", .array(.string, pieces.map { .string(String(decoding: $0.bytes, as: UTF8.self)) })),
+            ("tokenizer.ggml.scores", .array(.f32, pieces.map { .f32($0.score) })),
+            ("tokenizer.ggml.token_type", .array(.i32, pieces.map { .i32(Int32($0.type.rawValue)) })),
+            ("tokenizer.ggml.bos_token_id", .u32(UInt32(tokenizer.model.bosID))),
+            ("tokenizer.ggml.eos_token_id", .u32(UInt32(tokenizer.model.eosID))),
+            ("tokenizer.ggml.unknown_token_id", .u32(UInt32(tokenizer.model.unkID))),
+        ]
+        if tokenizer.model.padID >= 0 { out.append(("tokenizer.ggml.padding_token_id", .u32(UInt32(tokenizer.model.padID)))) }
+        out += [("tokenizer.ggml.add_bos_token", .bool(true)), ("tokenizer.ggml.add_eos_token", .bool(false))]
+        return out
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import BinaryIO
+import Conversion
+import Llama
+import LlamaTokenizers
+import TorchCheckpoint
+
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a Meta checkpoint directory to a GGUF file that llama.cpp loads.",
+        discussion: """
+            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model, and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. 1-D tensors stay F32. The output appears only when complete.
+
+            Examples:
+              llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-bf16.gguf
+              llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q8_0.gguf --type q8_0
+            """
+    )
+
+    @Argument(help: "A Meta checkpoint directory.")
+    var checkpoint: String
+
+    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    var output: String
+
+    @Option(help: "Tensor type: f32, f16, bf16, q8_0 or q4_0 (default: the checkpoint's own float type).")
+    var type: ConversionType?
+
+    @Option(help: "Llama 3.1 RoPE scaling factor for rope_freqs (default: 32 for Llama 3.2 1B/3B, 8 otherwise).")
+    var ropeScalingFactor: Double?
+
+    @Flag(help: "Convert without a tokenizer.model (the file will lack tokenizer metadata).")
+    var noTokenizer = false
+
+    func run() throws {
+        try reportingErrors {
+            let checkpoint = try CheckpointDirectory.open(self.checkpoint)
+            guard let paramsPath = checkpoint.paramsPath else {
+                throw InputError("no params.json beside the checkpoint: it defines the architecture", file: self.checkpoint)
+            }
+            var tokenizer: (any Tokenizer)? = nil
+            if let path = checkpoint.tokenizerPath {
+                tokenizer = try TokenizerLoader.load(path: path, specialTokens: TokenizeCommand.release(besides: path))
+            } else if !noTokenizer {
+                throw InputError(
+                    "no tokenizer.model beside the checkpoint (use --no-tokenizer to convert without one)", file: self.checkpoint)
+            }
+            let params = try LlamaParams.load(path: paramsPath)
+            let config = try attributing(to: paramsPath) {
+                try LlamaConfig(
+                    params: params, tensors: checkpoint.source,
+                    tokenizer: tokenizer.map { $0 is Llama3Tokenizer ? .tiktoken : .sentencepiece })
+            }
+            if let tokenizer, tokenizer.vocabularySize != config.vocabSize {
+                throw InputError(
+                    "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
+                    file: checkpoint.tokenizerPath)
+            }
+            let sourceType = checkpoint.source.info(named: "tok_embeddings.weight")?.dtype
+            let target = type ?? (sourceType == .f32 ? .f32 : sourceType == .f16 ? .f16 : .bf16)
+            let name = checkpoint.path.split(separator: "/").last.map(String.init) ?? "model"
+            let terminal = Console.stderrIsTerminal
+            let summary = try Converter.convert(
+                source: checkpoint.source, config: config, tokenizer: tokenizer,
+                options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor), to: output
+            ) { index, count, tensor in
+                if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
+            }
+            if terminal { Console.status("") }
+            var notes = ["\(summary.tensorCount) tensors", target.rawValue, config.family.rawValue]
+            if summary.droppedTiedOutput { notes.append("output.weight tied to token_embd (dropped)") }
+            if let factor = summary.ropeScalingFactor { notes.append("rope_freqs with scaling factor \(factor)") }
+            print("wrote \(output): " + notes.joined(separator: ", "))
+        }
+    }
+}
+
+extension ConversionType: ExpressibleByArgument {}

@@ -1,0 +1,107 @@
+import BinaryIO
+import Foundation
+import GGUF
+import Llama
+import LlamaTokenizers
+import Quantization
+import Testing
+import TorchCheckpoint
+
+@testable import Conversion
+
+@Suite struct ConversionTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("fixtures")
+
+    @Test func gpt2ByteToUnicode() {
+        #expect(TokenizerMetadata.gpt2String([0x20, 0x77, 0x6F, 0x72, 0x6C, 0x64]) == "Ġworld")
+        #expect(TokenizerMetadata.gpt2String([0x0A]) == "Ċ")
+        #expect(TokenizerMetadata.gpt2String([0x7F]) == "ġ")
+        #expect(TokenizerMetadata.gpt2String([0xAD]) == "Ń")
+        #expect(Set(TokenizerMetadata.byteToUnicode).count == 256)
+    }
+
+    /// `../shared/reference/gguf.md` §8: 280,147 merges from Meta's file (= HF tokenizer.json).
+    @Test func llama3MergesFromMetasFile() throws {
+        let path = Self.fixtures.appendingPathComponent(".cache/llama3/tokenizer.model")
+        let tokenizer = try Llama3Tokenizer(parsing: Array(try Data(contentsOf: path)))
+        let merges = TokenizerMetadata.llama3Merges(tokenizer.ranks)
+        #expect(merges.count == 280_147)
+        #expect(merges.first == "Ġ Ġ")
+    }
+
+    static func convert(_ checkpoint: String, _ type: ConversionType) throws -> (GGUFFile, String) {
+        let directory = try CheckpointDirectory.open(Self.fixtures.appendingPathComponent(checkpoint).path)
+        let tokenizer = try TokenizerLoader.load(path: directory.tokenizerPath!)
+        let config = try LlamaConfig(
+            params: try LlamaParams.load(path: directory.paramsPath!), tensors: directory.source,
+            tokenizer: tokenizer is Llama3Tokenizer ? .tiktoken : .sentencepiece)
+        let output = NSTemporaryDirectory() + "llamakit-convert-\(UUID().uuidString).gguf"
+        _ = try Converter.convert(
+            source: directory.source, config: config, tokenizer: tokenizer, options: .init(type: type, name: checkpoint), to: output)
+        return (try GGUFFile(path: output), output)
+    }
+
+    @Test(arguments: ConversionType.allCases)
+    func convertedFileHasLlamaCppsNamesTypesAndKeys(_ type: ConversionType) throws {
+        let (file, path) = try Self.convert("llama31-tiny", type)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(file.value("general.architecture") == .string("llama"))
+        #expect(file.value("general.file_type") == .u32(type.fileType))
+        #expect(file.value("llama.attention.head_count_kv") == .u32(2))
+        #expect(file.value("llama.rope.freq_base") == .f32(500_000))
+        #expect(file.value("llama.context_length") == .u32(131_072))
+        #expect(file.value("tokenizer.ggml.pre") == .string("llama-bpe"))
+        #expect(file.tensors.count == 22)
+        let byName = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0) })
+        #expect(byName["blk.0.attn_norm.weight"]?.type == .f32)
+        #expect(byName["blk.1.ffn_down.weight"]?.type == type.ggmlType)
+        #expect(byName["blk.1.ffn_down.weight"]?.shape == [64, 224])
+        #expect(byName["rope_freqs.weight"]?.shape == [8])
+    }
+
+    @Test func bf16IsCopiedBitForBitAndQ8_0IsTheReferenceQuantizer() throws {
+        let source = try PthFile(path: Self.fixtures.appendingPathComponent("llama3-tiny/consolidated.00.pth").path)
+        let original = try source.withBytes(of: "layers.0.attention.wq.weight") { Array($0) }
+        let (bf16, bf16Path) = try Self.convert("llama3-tiny", .bf16)
+        defer { try? FileManager.default.removeItem(atPath: bf16Path) }
+        #expect(try bf16.withBytes(of: "blk.0.attn_q.weight") { Array($0) } == original)
+        let (q8, q8Path) = try Self.convert("llama3-tiny", .q8_0)
+        defer { try? FileManager.default.removeItem(atPath: q8Path) }
+        let floats = original.withUnsafeBytes { raw in
+            (0..<original.count / 2).map { FloatConversion.float(bf16: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self)) }
+        }
+        var expected = [UInt8](repeating: 0, count: floats.count / 32 * 34)
+        floats.withUnsafeBufferPointer { values in
+            expected.withUnsafeMutableBytes { _ = BlockQuantizer.quantize(values, as: .q8_0, into: $0) }
+        }
+        #expect(try q8.withBytes(of: "blk.0.attn_q.weight") { Array($0) } == expected)
+        #expect(q8.value("llama.rope.freq_base") == .f32(500_000))
+        #expect(!q8.tensors.contains { $0.name == "rope_freqs.weight" })
+    }
+
+    @Test func llama2ShardsConvertWithSentencePieceVocabulary() throws {
+        let (file, path) = try Self.convert("llama2-tiny-mp2", .f16)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(file.value("tokenizer.ggml.model") == .string("llama"))
+        #expect(file.value("llama.rope.freq_base") == .f32(10_000))
+        #expect(file.tensors.first { $0.name == "token_embd.weight" }?.shape == [1000, 64])
+        #expect(!file.tensors.contains { $0.name.contains("rope") })
+        guard case .array(.f32, let scores)? = file.value("tokenizer.ggml.scores") else {
+            Issue.record("no scores")
+            return
+        }
+        #expect(scores.count == 1000)
+    }
+
+    /// Meta's apply_scaling as divisors: high-frequency pairs 1, low-frequency pairs the factor.
+    @Test func ropeFreqsDivisors() {
+        let factors = Converter.ropeFreqs(headDim: 128, theta: 500_000, factor: 8)
+        #expect(factors.count == 64)
+        #expect(factors.first == 1)
+        #expect(factors.last == 8)
+        #expect(factors.allSatisfy { $0 >= 1 && $0 <= 8 })
+        #expect(zip(factors, factors.dropFirst()).allSatisfy { $0 <= $1 })
+        #expect(Converter.ropeFreqs(headDim: 64, theta: 500_000, factor: 32).last == 32)
+    }
+}
