@@ -121,49 +121,12 @@ public enum Converter {
                     if let bad = values.firstIndex(where: { !$0.isFinite }) {
                         throw InputError("element \(bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
                     }
-                    let size = try encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
+                    let size = try TensorEncoder.encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
                     try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
                 }
             }
         }
         return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)
-    }
-
-    /// Encodes f32 values as `type` into the front of `buffer` (reused across tensors).
-    /// - Returns: the number of bytes written.
-    private static func encode(
-        _ values: UnsafeBufferPointer<Float>, as type: GGMLType, name: String, into buffer: inout [UInt8]
-    ) throws -> Int {
-        let size: Int
-        switch type {
-        case .f32: size = values.count * 4
-        case .f16, .bf16: size = values.count * 2
-        case .q8_0: size = values.count / 32 * 34
-        case .q4_0: size = values.count / 32 * 18
-        default: throw InputError("cannot encode \(type.name)", at: .tensor(name))
-        }
-        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
-        try buffer.withUnsafeMutableBytes { whole in
-            let out = UnsafeMutableRawBufferPointer(rebasing: whole[0..<size])
-            switch type {
-            case .f32:
-                for (index, value) in values.enumerated() {
-                    out.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 4, as: UInt32.self)
-                }
-            case .f16:
-                if let big = values.firstIndex(where: { abs($0) > 65504 }) {
-                    throw InputError("element \(big) is \(values[big]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
-                }
-                FloatConversion.toF16(values, into: out)
-            case .bf16:
-                FloatConversion.toBF16(values, into: out)
-            case .q8_0:
-                BlockQuantizer.quantize(values, as: .q8_0, into: out)
-            default:
-                BlockQuantizer.quantize(values, as: .q4_0, into: out)
-            }
-        }
-        return size
     }
 
     /// llama.cpp's `rope_freqs` divisors for Llama 3.1 scaling (§6): f_i in f32, the factor

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinaryIO
+import GGUF
 import Llama
 import LlamaTokenizers
 import TensorCore
@@ -30,12 +31,26 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the module tree the way PyTorch prints the model.")
     var tree = false
 
+    /// Reads 4 bytes, never the file.
+    static func startsWithGGUFMagic(_ path: String) -> Bool {
+        guard FileSystem.kind(of: path) == .file, let reader = try? FileReader(path: path), reader.size >= 4 else { return false }
+        return (try? reader.bytes(0..<4)) == Array("GGUF".utf8)
+    }
+
     func validate() throws {
         if json && tree { throw ValidationError("--json and --tree are exclusive: pick one") }
     }
 
     func run() throws {
         try reportingErrors {
+            if path.hasSuffix(".gguf") || Self.startsWithGGUFMagic(path) {
+                let report = GGUFReport(file: try GGUFFile(path: path))
+                if tree {
+                    throw InputError("--tree is for PyTorch checkpoints; use the table or --json for GGUF", file: path)
+                }
+                print(json ? report.json() : report.text())
+                return
+            }
             let report = try InspectReport(path: path)
             if json {
                 print(report.json())

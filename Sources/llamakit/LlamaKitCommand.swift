@@ -11,7 +11,7 @@ struct LlamaKitCommand: ParsableCommand {
 
             Exit status: 0 success, 2 bad usage or bad input (one message on stderr).
             """,
-        subcommands: [InspectCommand.self, ConvertCommand.self, TokenizeCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, TokenizeCommand.self]
     )
 
     /// ArgumentParser's own entry point, except that bad usage exits 2 (its default is 64),

@@ -105,3 +105,23 @@ import TorchCheckpoint
         #expect(Converter.ropeFreqs(headDim: 64, theta: 500_000, factor: 32).last == 32)
     }
 }
+
+@Suite struct RequantizerTests {
+    /// GGUF bf16 → type gives exactly the bytes `convert --type` gives from the checkpoint.
+    @Test(arguments: [ConversionType.q8_0, .q4_0, .f16, .f32])
+    func quantizingTheBF16FileEqualsConvertingDirectly(_ type: ConversionType) throws {
+        let (bf16, bf16Path) = try ConversionTests.convert("llama31-tiny", .bf16)
+        let (_, directPath) = try ConversionTests.convert("llama31-tiny", type)
+        let output = NSTemporaryDirectory() + "llamakit-requant-\(UUID().uuidString).gguf"
+        defer { for path in [bf16Path, directPath, output] { try? FileManager.default.removeItem(atPath: path) } }
+        try Requantizer.run(input: bf16, type: type, to: output)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(contentsOf: URL(fileURLWithPath: directPath)))
+    }
+
+    @Test func conversionIsDeterministic() throws {
+        let (_, first) = try ConversionTests.convert("llama2-tiny-mp2", .q8_0)
+        let (_, second) = try ConversionTests.convert("llama2-tiny-mp2", .q8_0)
+        defer { for path in [first, second] { try? FileManager.default.removeItem(atPath: path) } }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: first)) == Data(contentsOf: URL(fileURLWithPath: second)))
+    }
+}

@@ -1,0 +1,88 @@
+import GGUF
+
+/// `inspect` of a GGUF file: metadata (long arrays summarised) and tensors, like gguf-dump.
+struct GGUFReport {
+    let file: GGUFFile
+
+    static func describe(_ value: GGUFValue, limit: Int = 8) -> String {
+        switch value {
+        case .u8(let x): return "\(x)"
+        case .i8(let x): return "\(x)"
+        case .u16(let x): return "\(x)"
+        case .i16(let x): return "\(x)"
+        case .u32(let x): return "\(x)"
+        case .i32(let x): return "\(x)"
+        case .f32(let x): return "\(x)"
+        case .bool(let x): return "\(x)"
+        case .string(let x): return JSONOutput.string(String(x.prefix(120))).rendered()
+        case .u64(let x): return "\(x)"
+        case .i64(let x): return "\(x)"
+        case .f64(let x): return "\(x)"
+        case .array(let type, let items):
+            let shown = items.prefix(limit).map { describe($0) }.joined(separator: ", ")
+            return "[\(type) × \(items.count)] \(shown)\(items.count > limit ? ", …" : "")"
+        }
+    }
+
+    static func json(_ value: GGUFValue) -> JSONOutput {
+        switch value {
+        case .u8(let x): return .int(Int(x))
+        case .i8(let x): return .int(Int(x))
+        case .u16(let x): return .int(Int(x))
+        case .i16(let x): return .int(Int(x))
+        case .u32(let x): return .int(Int(x))
+        case .i32(let x): return .int(Int(x))
+        case .f32(let x): return .double(Double(x))
+        case .bool(let x): return .bool(x)
+        case .string(let x): return .string(x)
+        case .u64(let x): return x <= UInt64(Int.max) ? .int(Int(x)) : .string("\(x)")
+        case .i64(let x): return .int(Int(x))
+        case .f64(let x): return .double(x)
+        case .array(let type, let items):
+            if items.count <= 16 { return .array(items.map(json)) }
+            return .object([("type", .string("\(type)")), ("count", .int(items.count)), ("head", .array(items.prefix(8).map(json)))])
+        }
+    }
+
+    func text() -> String {
+        var out = [
+            "\(file.path): GGUF v\(file.version), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors, alignment \(file.alignment)",
+            "",
+        ]
+        out.append(
+            Formatting.table(["key", "type", "value"], file.metadata.map { [$0.key, "\($0.value.type)", Self.describe($0.value)] }))
+        out.append("")
+        let rows = file.tensors.map {
+            [
+                $0.name, $0.type.name, Formatting.shape($0.shape), Formatting.grouped($0.shape.reduce(1, *)),
+                Formatting.grouped($0.byteCount), "\(file.dataOffset + $0.offset)",
+            ]
+        }
+        out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", "offset"], rows, rightAligned: [3, 4, 5]))
+        let total = file.tensors.reduce(0) { $0 + $1.byteCount }
+        out.append(
+            "\ntotal: \(Formatting.grouped(file.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) })) params, \(Formatting.bytes(total))")
+        return out.joined(separator: "\n")
+    }
+
+    func json() -> String {
+        JSONOutput.object([
+            ("format", .string("gguf")),
+            (
+                "files",
+                .array([.object([("path", .string(file.path)), ("version", .int(Int(file.version))), ("alignment", .int(file.alignment))])])
+            ),
+            (
+                "tensors",
+                .array(
+                    file.tensors.map {
+                        .object([
+                            ("name", .string($0.name)), ("dtype", .string($0.type.name)), ("shape", .array($0.shape.map { .int($0) })),
+                            ("bytes", .int($0.byteCount)), ("offset", .int(file.dataOffset + $0.offset)),
+                        ])
+                    })
+            ),
+            ("metadata", .object(file.metadata.map { ($0.key, Self.json($0.value)) })),
+        ]).rendered()
+    }
+}
