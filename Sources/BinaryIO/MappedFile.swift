@@ -58,6 +58,15 @@ public final class MappedFile: @unchecked Sendable {
         withBytes(range) { Array($0) }
     }
 
+    /// Drops the pages of `range` from this process (they stay in the page cache), so reading a
+    /// file of many gigabytes once does not grow the resident set by its size.
+    public func release(_ range: Range<Int>) {
+        guard let base, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), range.upperBound - start, MADV_DONTNEED)
+    }
+
     /// Tells the kernel `range` will be read once, front to back, soon.
     public func adviseSequential(_ range: Range<Int>) {
         guard let base, !range.isEmpty else { return }

@@ -35,6 +35,9 @@ public enum Converter {
         public var bytes: Int
     }
 
+    /// Elements converted per step: a multiple of every block size.
+    static let chunkElements = 1 << 20
+
     private struct Planned {
         var gguf: String
         /// The Meta tensor, or nil for the generated `rope_freqs.weight`.
@@ -55,8 +58,11 @@ public enum Converter {
         if let output = source.info(named: "output.weight"), let embedding = source.info(named: "tok_embeddings.weight"),
             output.shape == embedding.shape, output.dtype == embedding.dtype
         {
-            let outputBytes = try source.withBytes(of: "output.weight") { Array($0) }
-            droppedTied = try source.withBytes(of: "tok_embeddings.weight") { $0.elementsEqual(outputBytes) }
+            droppedTied = try source.withBytes(of: "output.weight") { output in
+                try source.withBytes(of: "tok_embeddings.weight") { embedding in
+                    output.count == embedding.count && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
+                }
+            }
         }
         var plan: [Planned] = []
         for info in source.tensorInfos {
@@ -111,18 +117,26 @@ public enum Converter {
                     try sink(raw)
                     return
                 }
+                // In chunks of whole blocks, so memory stays a few megabytes whatever the tensor.
                 let count = info.elementCount
-                if scratch.count < count { scratch = [Float](repeating: 0, count: count) }
+                let itemSize = info.dtype.itemSize
+                if scratch.count < min(count, chunkElements) { scratch = [Float](repeating: 0, count: min(count, chunkElements)) }
                 try scratch.withUnsafeMutableBufferPointer { buffer in
-                    let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<count])
-                    guard FloatConversion.widen(raw, dtype: info.dtype, into: values) else {
-                        throw InputError("dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
+                    var start = 0
+                    while start < count {
+                        let length = min(chunkElements, count - start)
+                        let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<length])
+                        let chunk = UnsafeRawBufferPointer(rebasing: raw[(start * itemSize)..<((start + length) * itemSize)])
+                        guard FloatConversion.widen(chunk, dtype: info.dtype, into: values) else {
+                            throw InputError("dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
+                        }
+                        if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                            throw InputError("element \(start + bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
+                        }
+                        let size = try TensorEncoder.encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
+                        try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
+                        start += length
                     }
-                    if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                        throw InputError("element \(bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
-                    }
-                    let size = try TensorEncoder.encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
-                    try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
                 }
             }
         }

@@ -223,6 +223,7 @@ public final class PthFile: TensorSource {
         if readPath == .mapped, entry.method == 0, contiguous, !isBigEndian {
             let start = entry.dataOffset + record.storageOffset * itemSize
             mapped.adviseSequential(start..<start + byteCount)
+            defer { mapped.release(start..<start + byteCount) }
             return try mapped.withBytes(start..<start + byteCount, body)
         }
 

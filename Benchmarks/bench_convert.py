@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""`llamakit convert` speed and memory, side by side in one run, on the Llama-3.2-1B-shaped bf16
+checkpoint of bench_read.py (plus Meta's real Llama 3 tokenizer.model):
+
+  cp of the .pth  |  convert --type bf16  |  convert --type q8_0  |  the Python path
+  (torch.load(mmap=True) + gguf.quants.quantize + gguf.GGUFWriter, Q8_0)
+
+Peak RSS from /usr/bin/time -v. Warm page cache; outputs in Benchmarks/.work/ (deleted after).
+    python3 Benchmarks/bench_convert.py [--skip-python]
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "Benchmarks", ".work")
+CKPT = os.path.join(WORK, "llama-3.2-1b-bf16")
+LLAMAKIT = os.path.join(ROOT, ".build", "release", "llamakit")
+TOKENIZER = os.path.join(ROOT, "fixtures", ".cache", "llama3", "tokenizer.model")
+
+PYTHON_PATH = r"""
+import sys, torch, numpy as np
+from gguf import GGUFWriter, GGMLQuantizationType as Q, quants
+src, out = sys.argv[1], sys.argv[2]
+sd = torch.load(src, mmap=True, weights_only=True)
+w = GGUFWriter(out, arch="llama")
+for name, t in sd.items():
+    x = t.to(torch.float32).numpy()
+    if t.ndim == 1:
+        w.add_tensor(name, x)
+    else:
+        w.add_tensor(name, quants.quantize(x, Q.Q8_0), raw_dtype=Q.Q8_0)
+w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+"""
+
+
+def timed(cmd):
+    start = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if out.returncode != 0:
+        sys.exit(f"{cmd[0]} failed: {out.stderr[-2000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) * 1024
+    return elapsed, rss
+
+
+def main():
+    if not os.path.exists(os.path.join(CKPT, "consolidated.00.pth")):
+        subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "bench_read.py"), "--runs", "1"], check=True)
+    shutil.copyfile(TOKENIZER, os.path.join(CKPT, "tokenizer.model"))
+    pth = os.path.join(CKPT, "consolidated.00.pth")
+    size = os.path.getsize(pth)
+    subprocess.run(["cat", pth], stdout=subprocess.DEVNULL, check=True)
+    largest = 128256 * 2048 * 4  # the embedding widened to f32, the largest buffer convert holds
+    results = {}
+    for label, cmd, output in [
+        ("cp", ["cp", pth, os.path.join(WORK, "copy.pth")], os.path.join(WORK, "copy.pth")),
+        # convert fsyncs its output before renaming it into place; this is the like-for-like copy.
+        ("cp + fsync", ["sh", "-c", f"cp '{pth}' '{WORK}/copy2.pth' && sync '{WORK}/copy2.pth'"], os.path.join(WORK, "copy2.pth")),
+        ("convert bf16", [LLAMAKIT, "convert", CKPT, "-o", os.path.join(WORK, "out-bf16.gguf"), "--type", "bf16"], os.path.join(WORK, "out-bf16.gguf")),
+        ("convert q8_0", [LLAMAKIT, "convert", CKPT, "-o", os.path.join(WORK, "out-q8_0.gguf"), "--type", "q8_0"], os.path.join(WORK, "out-q8_0.gguf")),
+    ] + ([] if "--skip-python" in sys.argv else [
+        ("python q8_0", [sys.executable, "-c", PYTHON_PATH, pth, os.path.join(WORK, "py-q8_0.gguf")], os.path.join(WORK, "py-q8_0.gguf")),
+    ]):
+        results[label] = timed(cmd)
+        os.remove(output)
+    cp = results["cp"][0]
+    cp_sync = results["cp + fsync"][0]
+    print(f"checkpoint: {pth} ({size / 1e9:.2f} GB), warm page cache, one run each")
+    for label, (seconds, rss) in results.items():
+        ratio = f"{seconds / cp:5.2f}× cp, {seconds / cp_sync:5.2f}× cp+fsync" if not label.startswith("cp") else " " * 26
+        print(f"  {label:13} {seconds:7.2f} s  {ratio}  peak RSS {rss / 1e6:7.0f} MB")
+    print(f"  targets: bf16 ≤ 1.3× cp, q8_0 ≤ 2× cp and ≥ 10× faster than python; peak RSS ≤ 3 × largest tensor + 200 MB"
+          f" = {(3 * 128256 * 2048 * 2 + 200e6) / 1e6:.0f} MB (largest tensor 525 MB as bf16)")
+    if "python q8_0" in results:
+        print(f"  python / llamakit q8_0: {results['python q8_0'][0] / results['convert q8_0'][0]:.1f}×")
+
+
+if __name__ == "__main__":
+    main()
