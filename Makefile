@@ -24,14 +24,26 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --static-swift-stdlib
 
+DEMO := .build/demo
+
 demo: release
-	@echo "== llamakit inspect fixtures/llama31-tiny"
+	@mkdir -p $(DEMO)
+	@echo "== 1. llamakit inspect fixtures/llama31-tiny   (what is inside a Meta checkpoint)"
 	@$(BIN) inspect fixtures/llama31-tiny
 	@echo
-	@echo "== llamakit inspect fixtures/llama3-tiny-mp2 --tree   (two shards merged)"
-	@$(BIN) inspect fixtures/llama3-tiny-mp2 --tree
+	@echo "== 2. llamakit convert fixtures/llama31-tiny -o $(DEMO)/llama31-tiny-q8_0.gguf --type q8_0"
+	@$(BIN) convert fixtures/llama31-tiny -o $(DEMO)/llama31-tiny-q8_0.gguf --type q8_0
 	@echo
-	@echo "== llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
+	@echo "== 3. llamakit inspect $(DEMO)/llama31-tiny-q8_0.gguf"
+	@$(BIN) inspect $(DEMO)/llama31-tiny-q8_0.gguf
+	@echo
+	@echo "== 4. llamakit quantize $(DEMO)/llama31-tiny-q8_0.gguf $(DEMO)/llama31-tiny-q4_0.gguf --type q4_0"
+	@$(BIN) quantize $(DEMO)/llama31-tiny-q8_0.gguf $(DEMO)/llama31-tiny-q4_0.gguf --type q4_0
+	@echo
+	@echo "== 5. llamakit tokenize --tokenizer fixtures/llama31-tiny/tokenizer.model --bos 'JSON is a data format.'"
+	@$(BIN) tokenize --tokenizer fixtures/llama31-tiny/tokenizer.model --bos "JSON is a data format."
+	@echo
+	@echo "== 6. llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
 	@$(BIN) inspect fixtures/hostile/global-os-system.pth || echo "(refused, exit $$?)"
 
 $(LLAMA3_TOKENIZER):

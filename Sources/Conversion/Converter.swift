@@ -60,7 +60,8 @@ public enum Converter {
         {
             droppedTied = try source.withBytes(of: "output.weight") { output in
                 try source.withBytes(of: "tok_embeddings.weight") { embedding in
-                    output.count == embedding.count && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
+                    output.count == embedding.count
+                        && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
                 }
             }
         }
@@ -128,10 +129,12 @@ public enum Converter {
                         let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<length])
                         let chunk = UnsafeRawBufferPointer(rebasing: raw[(start * itemSize)..<((start + length) * itemSize)])
                         guard FloatConversion.widen(chunk, dtype: info.dtype, into: values) else {
-                            throw InputError("dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
+                            throw InputError(
+                                "dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
                         }
                         if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                            throw InputError("element \(start + bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
+                            throw InputError(
+                                "element \(start + bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
                         }
                         let size = try TensorEncoder.encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
                         try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
