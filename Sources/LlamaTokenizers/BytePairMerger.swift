@@ -8,7 +8,7 @@ struct BytePairMerger {
     private var next: [Int] = []
     private var previous: [Int] = []
     private var alive: [Bool] = []
-    private var heap: [(rank: Int32, start: Int)] = []
+    private var heap = BinaryHeap<RankedPair>()
 
     mutating func encode(_ piece: ArraySlice<UInt8>, ranks: TiktokenRanks, into out: inout [Int]) {
         if let whole = ranks.rank(piece) {
@@ -21,7 +21,7 @@ struct BytePairMerger {
         next = Array(1...count)
         previous = Array(-1..<count - 1)
         alive = [Bool](repeating: true, count: count)
-        heap.removeAll(keepingCapacity: true)
+        heap.removeAll()
 
         func pairRank(_ k: Int) -> Int32? {
             let j = next[k]
@@ -29,9 +29,9 @@ struct BytePairMerger {
             return ranks.rank(piece[(base + k)..<(base + next[j])])
         }
         for k in 0..<count - 1 {
-            if let rank = pairRank(k) { push((rank, k)) }
+            if let rank = pairRank(k) { heap.push(RankedPair(rank: rank, start: k)) }
         }
-        while let top = pop() {
+        while let top = heap.pop() {
             let k = top.start
             // Stale entries: the part died, or its pair changed since this entry was pushed.
             guard alive[k], let current = pairRank(k), current == top.rank else { continue }
@@ -39,8 +39,8 @@ struct BytePairMerger {
             alive[j] = false
             next[k] = next[j]
             if next[j] < count { previous[next[j]] = k }
-            if let rank = pairRank(k) { push((rank, k)) }
-            if previous[k] >= 0, let rank = pairRank(previous[k]) { push((rank, previous[k])) }
+            if let rank = pairRank(k) { heap.push(RankedPair(rank: rank, start: k)) }
+            if previous[k] >= 0, let rank = pairRank(previous[k]) { heap.push(RankedPair(rank: rank, start: previous[k])) }
         }
         var k = 0
         while k < count {
@@ -48,41 +48,14 @@ struct BytePairMerger {
             k = next[k]
         }
     }
+}
 
-    // MARK: - A binary min-heap ordered by (rank, start)
+/// A tiktoken merge candidate: the lowest rank merges first, ties to the leftmost.
+struct RankedPair: Comparable {
+    var rank: Int32
+    var start: Int
 
-    @inline(__always) private static func less(_ a: (rank: Int32, start: Int), _ b: (rank: Int32, start: Int)) -> Bool {
+    static func < (a: RankedPair, b: RankedPair) -> Bool {
         a.rank < b.rank || (a.rank == b.rank && a.start < b.start)
-    }
-
-    private mutating func push(_ item: (rank: Int32, start: Int)) {
-        heap.append(item)
-        var child = heap.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.less(heap[child], heap[parent]) else { break }
-            heap.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    private mutating func pop() -> (rank: Int32, start: Int)? {
-        guard let first = heap.first else { return nil }
-        let last = heap.removeLast()
-        if !heap.isEmpty {
-            heap[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var smallest = parent
-                if left < heap.count && Self.less(heap[left], heap[smallest]) { smallest = left }
-                if right < heap.count && Self.less(heap[right], heap[smallest]) { smallest = right }
-                if smallest == parent { break }
-                heap.swapAt(parent, smallest)
-                parent = smallest
-            }
-        }
-        return first
     }
 }

@@ -103,7 +103,7 @@ public struct SentencePieceTokenizer: Tokenizer {
         var next = Array(1...count)
         var previous = Array(-1..<count - 1)
         var alive = [Bool](repeating: true, count: count)
-        var heap = ScoreHeap()
+        var heap = BinaryHeap<ScoredPair>()
         // Merges that produced an UNUSED piece, to split it back at the end (sentencepiece's rev_merge).
         var reverseMerges: [[UInt8]: (left: [UInt8], right: [UInt8])] = [:]
         func pairID(_ k: Int) -> Int? {
@@ -113,7 +113,7 @@ public struct SentencePieceTokenizer: Tokenizer {
             return Int(id)
         }
         for k in 0..<count - 1 {
-            if let id = pairID(k) { heap.push(score: model.pieces[id].score, start: k, id: id) }
+            if let id = pairID(k) { heap.push(ScoredPair(score: model.pieces[id].score, start: k, id: id)) }
         }
         while let top = heap.pop() {
             let k = top.start
@@ -127,8 +127,10 @@ public struct SentencePieceTokenizer: Tokenizer {
             alive[j] = false
             next[k] = next[j]
             if next[j] < count { previous[next[j]] = k }
-            if let id = pairID(k) { heap.push(score: model.pieces[id].score, start: k, id: id) }
-            if previous[k] >= 0, let id = pairID(previous[k]) { heap.push(score: model.pieces[id].score, start: previous[k], id: id) }
+            if let id = pairID(k) { heap.push(ScoredPair(score: model.pieces[id].score, start: k, id: id)) }
+            if previous[k] >= 0, let id = pairID(previous[k]) {
+                heap.push(ScoredPair(score: model.pieces[id].score, start: previous[k], id: id))
+            }
         }
         func emit(_ symbol: ArraySlice<UInt8>, depth: Int) {
             if let id = table.rank(symbol), mergeable(Int(id)) {
@@ -265,44 +267,15 @@ public struct SentencePieceTokenizer: Tokenizer {
     }
 }
 
-/// Max-heap of (score, then leftmost start), as sentencepiece's agenda orders symbol pairs.
-struct ScoreHeap {
-    private var items: [(score: Float, start: Int, id: Int)] = []
+/// A sentencepiece merge candidate: the highest score merges first, ties to the leftmost
+/// (sentencepiece's agenda order).
+struct ScoredPair: Comparable {
+    var score: Float
+    var start: Int
+    var id: Int
 
-    @inline(__always) private static func before(_ a: (score: Float, start: Int, id: Int), _ b: (score: Float, start: Int, id: Int)) -> Bool
-    {
+    static func < (a: ScoredPair, b: ScoredPair) -> Bool {
         a.score > b.score || (a.score == b.score && a.start < b.start)
-    }
-
-    mutating func push(score: Float, start: Int, id: Int) {
-        items.append((score, start, id))
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard Self.before(items[child], items[parent]) else { break }
-            items.swapAt(child, parent)
-            child = parent
-        }
-    }
-
-    mutating func pop() -> (score: Float, start: Int, id: Int)? {
-        guard let first = items.first else { return nil }
-        let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
-            while true {
-                let left = 2 * parent + 1
-                let right = left + 1
-                var best = parent
-                if left < items.count && Self.before(items[left], items[best]) { best = left }
-                if right < items.count && Self.before(items[right], items[best]) { best = right }
-                if best == parent { break }
-                items.swapAt(parent, best)
-                parent = best
-            }
-        }
-        return first
     }
 }
 
