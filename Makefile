@@ -10,7 +10,7 @@ BIN := .build/release/llamakit
 LLAMA3_TOKENIZER := fixtures/.cache/llama3/tokenizer.model
 LLAMA3_TOKENIZER_SHA256 := 82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55
 
-.PHONY: deps build release demo test bench lint clean
+.PHONY: deps build release demo test interop bench lint clean
 
 deps:
 	@if ! pkg-config --exists libzip 2>/dev/null; then \
@@ -56,11 +56,19 @@ $(LLAMA3_TOKENIZER):
 test: deps $(LLAMA3_TOKENIZER)
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory interop
+
+# gguf-py (the ecosystem's reader) reads every GGUF we write; no torch needed.
+interop: deps
+	@python3 -c "import gguf" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check gguf==0.19.0
+	$(SWIFT) build
+	python3 Interop/gguf_py_reads_our_files.py .build/debug/llamakit
 
 bench: release $(LLAMA3_TOKENIZER)
 	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks
 	python3 Benchmarks/bench_read.py
 	python3 Benchmarks/bench_tokenize.py
+	python3 Benchmarks/bench_convert.py
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources
