@@ -21,10 +21,13 @@ public enum Converter {
         public var name: String
         /// Overrides the Llama 3.1 scaling factor chosen from the model's identity.
         public var ropeScalingFactor: Double?
-        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil) {
+        /// Metadata and tokenizer only, no tensors (llama.cpp's vocab-only files).
+        public var vocabOnly: Bool
+        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false) {
             self.type = type
             self.name = name
             self.ropeScalingFactor = ropeScalingFactor
+            self.vocabOnly = vocabOnly
         }
     }
 
@@ -55,7 +58,8 @@ public enum Converter {
     ) throws -> Summary {
         // The tied output (3.2 1B/3B) is dropped when bit-identical to the embedding.
         var droppedTied = false
-        if let output = source.info(named: "output.weight"), let embedding = source.info(named: "tok_embeddings.weight"),
+        if !options.vocabOnly, let output = source.info(named: "output.weight"),
+            let embedding = source.info(named: "tok_embeddings.weight"),
             output.shape == embedding.shape, output.dtype == embedding.dtype
         {
             droppedTied = try source.withBytes(of: "output.weight") { output in
@@ -66,7 +70,7 @@ public enum Converter {
             }
         }
         var plan: [Planned] = []
-        for info in source.tensorInfos {
+        for info in options.vocabOnly ? [] : source.tensorInfos {
             guard let name = GGUFNames.gguf(for: info.name), !(droppedTied && info.name == "output.weight") else { continue }
             let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
             var type = isVector ? GGMLType.f32 : options.type.ggmlType
@@ -74,7 +78,7 @@ public enum Converter {
             plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
         }
         let scaling = options.ropeScalingFactor ?? config.ropeScalingFactor
-        if scaling != nil {
+        if scaling != nil && !options.vocabOnly {
             plan.append(Planned(gguf: "rope_freqs.weight", meta: nil, shape: [config.headDim / 2], type: .f32))
         }
 

@@ -33,6 +33,13 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Convert without a tokenizer.model (the file will lack tokenizer metadata).")
     var noTokenizer = false
 
+    @Flag(help: "Write only the metadata and the tokenizer, no tensors.")
+    var vocabOnly = false
+
+    func validate() throws {
+        if vocabOnly && noTokenizer { throw ValidationError("--vocab-only needs the tokenizer: drop --no-tokenizer") }
+    }
+
     func run() throws {
         try reportingErrors {
             let checkpoint = try CheckpointDirectory.open(self.checkpoint)
@@ -63,7 +70,7 @@ struct ConvertCommand: ParsableCommand {
             let terminal = Console.stderrIsTerminal
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,
-                options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor), to: output
+                options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly), to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
             }

@@ -42,6 +42,17 @@ import Testing
         #expect(run.stderr.contains(row.message), "\(run.stderr)")
     }
 
+    @Test func vocabOnlyHasTheTokenizerAndNoTensors() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try InspectCLITests.run(["convert", "fixtures/llama3-tiny", "-o", directory + "/v.gguf", "--vocab-only"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let inspected = try InspectCLITests.run(["inspect", directory + "/v.gguf", "--json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any])
+        #expect((object["tensors"] as? [Any])?.isEmpty == true)
+        #expect(((object["metadata"] as? [String: Any])?["tokenizer.ggml.tokens"] as? [String: Any])?["count"] as? Int == 768)
+    }
+
     @Test func aMissingTokenizerNeedsConsent() throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
