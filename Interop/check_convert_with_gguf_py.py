@@ -18,19 +18,8 @@ import torch
 from gguf import GGMLQuantizationType as Q
 from gguf import GGUFReader, GGUFValueType as V, quants
 
-NAMES = {"tok_embeddings.weight": "token_embd.weight", "norm.weight": "output_norm.weight", "output.weight": "output.weight"}
-LAYER = {"attention_norm": "attn_norm", "attention.wq": "attn_q", "attention.wk": "attn_k", "attention.wv": "attn_v",
-         "attention.wo": "attn_output", "ffn_norm": "ffn_norm", "feed_forward.w1": "ffn_gate",
-         "feed_forward.w2": "ffn_down", "feed_forward.w3": "ffn_up"}
-
-
-def gguf_name(meta):
-    if meta in NAMES:
-        return NAMES[meta]
-    if meta.startswith("layers."):
-        _, n, rest = meta.split(".", 2)
-        return f"blk.{n}.{LAYER[rest.rsplit('.', 1)[0]]}.weight"
-    return None
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_py_reads_our_files import gpt2_map, meta_name  # noqa: E402
 
 
 def merged_state_dict(directory):
@@ -54,18 +43,6 @@ def merged_state_dict(directory):
             continue
         merged[k] = torch.cat(parts, dim=axis)
     return merged
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def main():
@@ -94,12 +71,12 @@ def main():
     qtype = {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0, "q4_0": Q.Q4_0}[target]
     tensors = {t.name: t for t in r.tensors}
     checked = 0
+    by_meta = {meta_name(n): n for n in tensors if meta_name(n)}
     for meta, t in sd.items():
-        name = gguf_name(meta)
+        name = by_meta.get(meta)
         if name is None:
-            continue
-        if name not in tensors:
-            problems.append(f"missing {name}")
+            if meta != "rope.freqs":
+                problems.append(f"missing {meta}")
             continue
         gt = tensors[name]
         x = t.to(torch.float32).numpy()
@@ -128,7 +105,7 @@ def main():
             if line.strip():
                 b64, rank = line.split()
                 ranks[base64.b64decode(b64)] = int(rank)
-        b2u = bytes_to_unicode()
+        b2u = gpt2_map()
         ordered = sorted(ranks.items(), key=lambda kv: kv[1])
         if tokens[:len(ordered)] != ["".join(b2u[b] for b in tok) for tok, _ in ordered]:
             problems.append("token strings differ")

@@ -12,22 +12,26 @@ public enum BlockQuantizer {
     ) -> Int {
         precondition(source.count % 32 == 0 && destination.count >= source.count / 32 * format.bytesPerBlock)
         var nonFinite = 0
-        for value in source where !value.isFinite { nonFinite += 1 }
         let blocks = source.count / 32
         switch format {
         case .q8_0:
-            for block in 0..<blocks { quantizeQ8_0(source, block * 32, destination, block * 34) }
+            for block in 0..<blocks { nonFinite += quantizeQ8_0(source, block * 32, destination, block * 34) }
         case .q4_0:
-            for block in 0..<blocks { quantizeQ4_0(source, block * 32, destination, block * 18) }
+            for block in 0..<blocks { nonFinite += quantizeQ4_0(source, block * 32, destination, block * 18) }
         }
         return nonFinite
     }
 
+    /// - Returns: the block's count of non-finite inputs (counted in the pass that finds amax).
     @inline(__always) private static func quantizeQ8_0(
         _ x: UnsafeBufferPointer<Float>, _ start: Int, _ out: UnsafeMutableRawBufferPointer, _ offset: Int
-    ) {
+    ) -> Int {
         var amax: Float = 0
-        for j in 0..<32 { amax = max(amax, abs(x[start + j])) }
+        var nonFinite = 0
+        for j in 0..<32 {
+            amax = max(amax, abs(x[start + j]))
+            if !x[start + j].isFinite { nonFinite += 1 }
+        }
         let d = amax / 127
         let id: Float = d != 0 ? 1 / d : 0
         out.storeBytes(of: FloatConversion.f16Bits(d).littleEndian, toByteOffset: offset, as: UInt16.self)
@@ -36,15 +40,18 @@ public enum BlockQuantizer {
             let q = x86Int32(scaled.rounded(.toNearestOrAwayFromZero))
             out.storeBytes(of: Int8(truncatingIfNeeded: q), toByteOffset: offset + 2 + j, as: Int8.self)
         }
+        return nonFinite
     }
 
     @inline(__always) private static func quantizeQ4_0(
         _ x: UnsafeBufferPointer<Float>, _ start: Int, _ out: UnsafeMutableRawBufferPointer, _ offset: Int
-    ) {
+    ) -> Int {
         var amax: Float = 0
         var extreme: Float = 0
+        var nonFinite = 0
         for j in 0..<32 {
             let value = x[start + j]
+            if !value.isFinite { nonFinite += 1 }
             if amax < abs(value) {
                 amax = abs(value)
                 extreme = value
@@ -60,6 +67,7 @@ public enum BlockQuantizer {
             let qb = min(15, x86Int32(b + 8.5))
             out.storeBytes(of: UInt8(truncatingIfNeeded: qa | (qb << 4)), toByteOffset: offset + 2 + j, as: UInt8.self)
         }
+        return nonFinite
     }
 
     /// f32 → int32 truncating toward zero as x86 `cvttss2si` does (what ggml's C casts compile
