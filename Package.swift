@@ -28,7 +28,7 @@ let package = Package(
             name: "Conversion",
             dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
-        .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO"]),
+        .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
@@ -38,7 +38,7 @@ let package = Package(
         ),
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers"]),
+        .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),

@@ -1,3 +1,5 @@
+import TensorCore
+
 /// ggml tensor types by GGUF id, with block size and bytes per block
 /// (`../shared/reference/gguf.md` §3).
 public enum GGMLType: UInt32, Sendable, CaseIterable {
@@ -36,4 +38,30 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
 
     /// The lowercase name LlamaKit prints (`q8_0`, `bf16`).
     public var name: String { String(describing: self).lowercased() }
+
+    /// The element type a `TensorSource` reports for this ggml type.
+    public var dtype: DType {
+        switch self {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .bf16: return .bf16
+        case .f64: return .f64
+        case .i8: return .i8
+        case .i16: return .i16
+        case .i32: return .i32
+        case .i64: return .i64
+        case .q4_0: return .q4_0
+        case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q5_1: return .q5_1
+        case .q8_0: return .q8_0
+        case .q8_1: return .q8_1
+        case .q2_K: return .q2_K
+        case .q3_K: return .q3_K
+        case .q4_K: return .q4_K
+        case .q5_K: return .q5_K
+        case .q6_K: return .q6_K
+        case .q8_K: return .q8_K
+        }
+    }
 }

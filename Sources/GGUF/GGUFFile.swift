@@ -1,9 +1,10 @@
 import BinaryIO
+import TensorCore
 
 /// A GGUF file, parsed as hostile input (`../shared/reference/gguf.md` §1 reader rules, plus
 /// every length checked against the bytes that remain): metadata in file order, tensor infos
 /// with validated sequential offsets, tensor bytes served in place from a mapping.
-public final class GGUFFile {
+public final class GGUFFile: TensorSource {
     public struct TensorInfo: Sendable, Equatable {
         public var name: String
         /// Row-major shape (GGUF's `ne` reversed).
@@ -30,6 +31,9 @@ public final class GGUFFile {
     public let alignment: Int
     public let dataOffset: Int
     private let mapped: MappedFile
+    /// The tensors as every `TensorSource` describes them (ggml types as `DType`s).
+    public let tensorInfos: [TensorCore.TensorInfo]
+    private let indexByName: [String: Int]
 
     /// - Throws: `InputError` at the byte offset of the first violation.
     public init(path: String, limits: Limits = Limits()) throws {
@@ -42,6 +46,10 @@ public final class GGUFFile {
             do {
                 let parsed = try Self.parse(mapped.copyBytes(0..<prefix), fileSize: mapped.size, limits: limits)
                 (version, metadata, tensors, alignment, dataOffset) = parsed
+                tensorInfos = tensors.map {
+                    TensorCore.TensorInfo(name: $0.name, dtype: $0.type.dtype, shape: $0.shape, location: "data+\($0.offset)")
+                }
+                indexByName = Dictionary(uniqueKeysWithValues: tensors.enumerated().map { ($1.name, $0) })
                 return
             } catch let error as InputError where error.message.hasPrefix("truncated") && prefix < min(mapped.size, limits.maxMetadataBytes)
             {
@@ -210,10 +218,19 @@ public final class GGUFFile {
     /// Calls `body` with tensor `name`'s bytes, in place.
     /// - Throws: `InputError` if there is no such tensor.
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let tensor = tensors.first(where: { $0.name == name }) else {
+        guard let index = indexByName[name] else {
             throw InputError("no such tensor", at: .tensor(name), file: path)
         }
-        let start = dataOffset + tensor.offset
-        return try mapped.withBytes(start..<start + tensor.byteCount, body)
+        let start = dataOffset + tensors[index].offset
+        return try mapped.withBytes(start..<start + tensors[index].byteCount, body)
+    }
+
+    public func info(named name: String) -> TensorCore.TensorInfo? {
+        indexByName[name].map { tensorInfos[$0] }
+    }
+
+    /// GGUF tensors always live contiguous and little-endian in the mapping.
+    public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? {
+        try withBytes(of: name) { $0 }
     }
 }

@@ -8,10 +8,48 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case u16, u32, u64
     case c64, c128
     case f8_e4m3fn, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0fnu
+    /// ggml's block-quantized types (`../shared/reference/gguf.md` §3), as GGUF files hold them.
+    case q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
 
-    /// Bytes per element.
+    /// Elements per block: 1 for plain element types, 32 or 256 for ggml's block types.
+    public var blockSize: Int {
+        switch self {
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        default: return 1
+        }
+    }
+
+    /// Bytes per block (`itemSize` for plain element types).
+    public var blockBytes: Int {
+        switch self {
+        case .q4_0: return 18
+        case .q4_1: return 20
+        case .q5_0: return 22
+        case .q5_1: return 24
+        case .q8_0: return 34
+        case .q8_1: return 36
+        case .q2_K: return 84
+        case .q3_K: return 110
+        case .q4_K: return 144
+        case .q5_K: return 176
+        case .q6_K: return 210
+        case .q8_K: return 292
+        default: return itemSize
+        }
+    }
+
+    public var isBlockQuantized: Bool { blockSize > 1 }
+
+    /// Bytes of `count` elements; `count` must be a whole number of blocks (sources check it).
+    public func byteCount(elements count: Int) -> Int { count / blockSize * blockBytes }
+
+    /// Bytes per element of a plain element type. Block types have no per-element size: asking
+    /// for one is a programmer error (use `blockBytes`).
     public var itemSize: Int {
         switch self {
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K:
+            preconditionFailure("\(self) is block-quantized; it has no item size")
         case .f64, .i64, .u64, .c64: return 8
         case .c128: return 16
         case .f32, .i32, .u32: return 4
@@ -30,15 +68,17 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     }
 
     public var isFloatingPoint: Bool {
+        if isBlockQuantized { return true }
         switch self {
         case .f64, .f32, .f16, .bf16, .f8_e4m3fn, .f8_e5m2, .f8_e4m3fnuz, .f8_e5m2fnuz, .f8_e8m0fnu: return true
         default: return false
         }
     }
 
-    /// torch's own name (`torch.bfloat16`), for messages and `--tree`.
+    /// torch's own name (`torch.bfloat16`), for messages and `--tree`; ggml's name for block types.
     public var torchName: String {
         switch self {
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return rawValue
         case .f64: return "float64"
         case .f32: return "float32"
         case .f16: return "float16"

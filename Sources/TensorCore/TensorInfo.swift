@@ -17,5 +17,5 @@ public struct TensorInfo: Sendable, Equatable {
     /// Number of elements (1 for a 0-dim tensor). Sources validate shapes before they publish them.
     public var elementCount: Int { shape.reduce(1, *) }
     /// Bytes of the contiguous row-major form.
-    public var byteCount: Int { elementCount * dtype.itemSize }
+    public var byteCount: Int { dtype.byteCount(elements: elementCount) }
 }

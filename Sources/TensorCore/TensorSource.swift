@@ -14,4 +14,15 @@ public protocol TensorSource: AnyObject {
     /// Calls `body` with the contiguous little-endian bytes of tensor `name`.
     /// - Throws: `InputError` if the tensor is unknown or its bytes cannot be read.
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R
+
+    /// The bytes of `name` in place, valid for as long as the source lives, when the stored form
+    /// already is contiguous little-endian in a mapping (a GGUF file, an uncompressed `.pth`
+    /// record); nil when the bytes must be assembled (shard merges, strided views, deflated
+    /// records). The forward pass keeps weights this way instead of copying them.
+    /// - Throws: `InputError` if the tensor is unknown or the file cannot be mapped.
+    func residentBytes(of name: String) throws -> UnsafeRawBufferPointer?
+}
+
+extension TensorSource {
+    public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? { nil }
 }

@@ -27,7 +27,7 @@ enum PickleGlobal: Equatable, CustomStringConvertible {
     ]
 
     static let dtypeNames: [String: DType] = Dictionary(
-        uniqueKeysWithValues: DType.allCases.map { ($0.torchName, $0) })
+        uniqueKeysWithValues: DType.allCases.filter { !$0.isBlockQuantized }.map { ($0.torchName, $0) })
 
     /// Resolves `module`.`name`, or nil when it is not on the allowlist.
     init?(module: String, name: String) {

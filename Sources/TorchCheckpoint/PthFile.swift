@@ -208,16 +208,7 @@ public final class PthFile: TensorSource {
         let contiguous = record.shape.contains(0) || StridedGather.isContiguous(shape: record.shape, strides: record.strides)
         if count == 0 { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
 
-        let mapped: MappedFile
-        if let existing = mappedFile {
-            mapped = existing
-        } else {
-            mapped = try file.map()
-            guard mapped.size == file.size else {
-                throw InputError("file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
-            }
-            mappedFile = mapped
-        }
+        let mapped = try mapping()
 
         // The fast path: bytes served in place from the mapping.
         if readPath == .mapped, entry.method == 0, contiguous, !isBigEndian {
@@ -260,6 +251,32 @@ public final class PthFile: TensorSource {
             if isBigEndian { StridedGather.byteSwap(destination, unit: record.dtype.swapUnit) }
             return try body(UnsafeRawBufferPointer(destination))
         }
+    }
+
+    public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? {
+        guard let index = indexByName[name] else {
+            throw InputError("no such tensor", at: .tensor(name), file: path)
+        }
+        let record = tensors[index].record
+        let entry = directory.entries[tensors[index].entry]
+        let count = tensorInfos[index].elementCount
+        guard readPath == .mapped, entry.method == 0, !isBigEndian, count > 0,
+            StridedGather.isContiguous(shape: record.shape, strides: record.strides)
+        else { return nil }
+        let mapped = try mapping()
+        let start = entry.dataOffset + record.storageOffset * record.dtype.itemSize
+        return mapped.withBytes(start..<start + count * record.dtype.itemSize) { $0 }
+    }
+
+    /// The whole file mapped, made on first use and kept while `self` lives.
+    private func mapping() throws -> MappedFile {
+        if let mappedFile { return mappedFile }
+        let mapped = try file.map()
+        guard mapped.size == file.size else {
+            throw InputError("file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
+        }
+        mappedFile = mapped
+        return mapped
     }
 
     /// Takes `buffer` out of its slot, grown to at least `count` bytes.

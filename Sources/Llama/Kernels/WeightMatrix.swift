@@ -1,0 +1,72 @@
+import Quantization
+import TensorCore
+
+/// One weight matrix `[rows, cols]` (Meta's `[out, in]`) as the file stores it, used in place.
+///
+/// Kernel file: holds a raw pointer into a mapping (or a buffer owned by `WeightStore`) that
+/// outlives every use, because `LlamaModel` keeps the store and the source alive.
+/// Rows decode to f32 on the fly: f32 (copy), bf16 (shift), f16 (a 64 K-entry table), Q8_0 and
+/// Q4_0 (`../shared/reference/gguf.md` §10–11: x = d · q, q4 = nibble − 8, low nibbles are the
+/// first 16 elements of a block).
+struct WeightMatrix: @unchecked Sendable {
+    let dtype: DType
+    let rows: Int
+    let cols: Int
+    let base: UnsafeRawPointer
+    let rowBytes: Int
+
+    static let supported: Set<DType> = [.f32, .f16, .bf16, .q8_0, .q4_0]
+
+    init(dtype: DType, rows: Int, cols: Int, base: UnsafeRawPointer) {
+        precondition(Self.supported.contains(dtype) && cols % dtype.blockSize == 0)
+        self.dtype = dtype
+        self.rows = rows
+        self.cols = cols
+        self.base = base
+        rowBytes = dtype.byteCount(elements: cols)
+    }
+
+    /// f16 → f32 for every bit pattern; the baseline x86-64 target has no F16C, and a software
+    /// conversion per element costs ≈ 5 ns (`forward-and-verification.md` §9.5).
+    static let f16Table: [Float] = (0...0xFFFF).map { FloatConversion.float(f16: UInt16($0)) }
+
+    /// Writes row `row` as f32 into `out` (`cols` values).
+    @inline(__always)
+    func decodeRow(_ row: Int, into out: UnsafeMutablePointer<Float>) {
+        let p = base + row * rowBytes
+        let n = cols
+        switch dtype {
+        case .f32:
+            out.update(from: p.assumingMemoryBound(to: Float.self), count: n)
+        case .bf16:
+            for i in 0..<n {
+                out[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
+            }
+        case .f16:
+            Self.f16Table.withUnsafeBufferPointer { table in
+                for i in 0..<n { out[i] = table[Int(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))] }
+            }
+        case .q8_0:
+            for block in 0..<(n / 32) {
+                let b = p + block * 34
+                let d = FloatConversion.float(f16: b.loadUnaligned(as: UInt16.self))
+                let q = (b + 2).assumingMemoryBound(to: Int8.self)
+                let o = out + block * 32
+                for j in 0..<32 { o[j] = Float(q[j]) * d }
+            }
+        case .q4_0:
+            for block in 0..<(n / 32) {
+                let b = p + block * 18
+                let d = FloatConversion.float(f16: b.loadUnaligned(as: UInt16.self))
+                let q = (b + 2).assumingMemoryBound(to: UInt8.self)
+                let o = out + block * 32
+                for j in 0..<16 {
+                    o[j] = Float(Int32(q[j] & 0x0F) - 8) * d
+                    o[j + 16] = Float(Int32(q[j] >> 4) - 8) * d
+                }
+            }
+        default:
+            preconditionFailure("unsupported weight type \(dtype)")
+        }
+    }
+}

@@ -1,0 +1,183 @@
+import BinaryIO
+import TensorCore
+
+/// Meta's Llama forward pass (`../shared/reference/forward-and-verification.md` §1–2, mirroring
+/// llama-models `llama3/model.py`), over any `TensorSource`, with a KV cache.
+///
+/// Read it top to bottom like llama2.c's `run.c`: `forward` embeds the tokens, runs every layer
+/// (RMSNorm → q/k/v → RoPE → cache → causal attention with GQA → wo → residual; RMSNorm → SwiGLU
+/// → residual) and returns f32 logits for every position of the block. Weights stay in the type
+/// the file stores (f32, f16, bf16, Q8_0, Q4_0) and are decoded row by row inside the matmul
+/// kernels. Activations, norms, RoPE, softmax and logits are f32.
+public final class LlamaModel {
+    public let config: LlamaConfig
+    public let rope: RotaryEmbedding
+    /// The largest number of positions the KV cache holds.
+    public let maxSequenceLength: Int
+    /// Worker threads for the matrix products.
+    public var threads: Int
+    /// The weight type of the big matrices (the first layer's wq), for gates and reports.
+    public let weightType: DType
+    /// Positions already in the cache; the next `forward` starts here.
+    public private(set) var position = 0
+
+    struct Layer {
+        let attentionNorm: [Float]
+        let wq, wk, wv, wo: WeightMatrix
+        let ffnNorm: [Float]
+        let w1, w2, w3: WeightMatrix
+    }
+
+    private let store: WeightStore
+    private let embedding: WeightMatrix
+    private let layers: [Layer]
+    private let norm: [Float]
+    private let output: WeightMatrix
+    /// Per layer, `maxSequenceLength × kvDim` keys and values.
+    private var keyCache: [[Float]]
+    private var valueCache: [[Float]]
+
+    /// Bytes of weights read in place from the file, and bytes copied (shard merges only).
+    public var residentWeightBytes: Int { store.residentBytes }
+    public var copiedWeightBytes: Int { store.copiedBytes }
+
+    /// - Parameters:
+    ///   - sourceName: Meta tensor name → the name in `source` (identity for `.pth` checkpoints).
+    ///   - rope: the frequencies (Meta's from `config`, or a GGUF file's `rope_freqs`).
+    /// - Throws: `InputError` naming a missing or mis-shaped tensor.
+    public init(
+        config: LlamaConfig, source: any TensorSource, sourceName: @escaping (String) -> String = { $0 },
+        rope: RotaryEmbedding? = nil, maxSequenceLength: Int, threads: Int = 1
+    ) throws {
+        precondition(maxSequenceLength > 0)
+        self.config = config
+        self.maxSequenceLength = maxSequenceLength
+        self.threads = max(1, threads)
+        self.rope =
+            rope ?? RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scalingFactor: config.ropeScalingFactor)
+        let store = WeightStore(source: source, sourceName: sourceName)
+        self.store = store
+        let d = config.dim, kvDim = config.kvHeadCount * config.headDim, f = config.ffnHiddenSize
+        embedding = try store.matrix("tok_embeddings.weight", rows: config.vocabSize, cols: d)
+        layers = try (0..<config.layerCount).map { i in
+            let p = "layers.\(i)."
+            return Layer(
+                attentionNorm: try store.vector(p + "attention_norm.weight", count: d),
+                wq: try store.matrix(p + "attention.wq.weight", rows: d, cols: d),
+                wk: try store.matrix(p + "attention.wk.weight", rows: kvDim, cols: d),
+                wv: try store.matrix(p + "attention.wv.weight", rows: kvDim, cols: d),
+                wo: try store.matrix(p + "attention.wo.weight", rows: d, cols: d),
+                ffnNorm: try store.vector(p + "ffn_norm.weight", count: d),
+                w1: try store.matrix(p + "feed_forward.w1.weight", rows: f, cols: d),
+                w2: try store.matrix(p + "feed_forward.w2.weight", rows: d, cols: f),
+                w3: try store.matrix(p + "feed_forward.w3.weight", rows: f, cols: d))
+        }
+        norm = try store.vector("norm.weight", count: d)
+        // Llama 3.2 1B/3B tie the output to the embedding; converted files then omit output.weight.
+        output = store.has("output.weight") ? try store.matrix("output.weight", rows: config.vocabSize, cols: d) : embedding
+        weightType = layers.first?.wq.dtype ?? embedding.dtype
+        keyCache = Array(repeating: [], count: config.layerCount)
+        valueCache = Array(repeating: [], count: config.layerCount)
+    }
+
+    /// Forgets the cached positions.
+    public func reset() { position = 0 }
+
+    /// Which positions of a block get logits.
+    public enum Logits: Sendable { case all, last }
+
+    /// Runs `tokens` at positions `position ..< position + tokens.count`, appends their keys and
+    /// values to the cache, and returns f32 logits (`rows × vocabSize`, row-major).
+    /// - Throws: `InputError` for a token id outside the vocabulary or a sequence longer than
+    ///   `maxSequenceLength`.
+    public func forward(_ tokens: [Int], logits which: Logits = .all) throws -> [Float] {
+        let n = tokens.count
+        guard n > 0 else { return [] }
+        if let bad = tokens.firstIndex(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw InputError("token id \(tokens[bad]) at position \(position + bad) is outside the vocabulary 0..<\(config.vocabSize)")
+        }
+        guard position + n <= maxSequenceLength else {
+            throw InputError("\(position + n) positions exceed the model's cache of \(maxSequenceLength)")
+        }
+        let start = position
+        let d = config.dim, hd = config.headDim, kvDim = config.kvHeadCount * hd, f = config.ffnHiddenSize
+        let heads = config.headCount, repeats = config.headCount / config.kvHeadCount
+        let eps = Float(config.normEps)
+        let scale = 1 / Float(hd).squareRoot()
+
+        var x = [Float](repeating: 0, count: n * d)  // the residual stream
+        var a = [Float](repeating: 0, count: n * d)  // normed input of a sublayer
+        var q = [Float](repeating: 0, count: n * d)
+        var k = [Float](repeating: 0, count: n * kvDim)
+        var v = [Float](repeating: 0, count: n * kvDim)
+        var o = [Float](repeating: 0, count: n * d)  // attention output, all heads
+        var h1 = [Float](repeating: 0, count: n * f)
+        var h3 = [Float](repeating: 0, count: n * f)
+        var scores = [Float](repeating: 0, count: start + n)
+        var cos = [Float](repeating: 0, count: n * hd / 2)
+        var sin = [Float](repeating: 0, count: n * hd / 2)
+
+        x.withUnsafeMutableBufferPointer { x in
+            for (t, token) in tokens.enumerated() { embedding.decodeRow(token, into: x.baseAddress! + t * d) }
+        }
+        cos.withUnsafeMutableBufferPointer { c in
+            sin.withUnsafeMutableBufferPointer { s in
+                for t in 0..<n { rope.angles(at: start + t, cos: c.baseAddress! + t * hd / 2, sin: s.baseAddress! + t * hd / 2) }
+            }
+        }
+
+        for (l, layer) in layers.enumerated() {
+            if keyCache[l].isEmpty {
+                keyCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
+                valueCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
+            }
+            // Attention: a = RMSNorm(x); q, k, v = Wq·a, Wk·a, Wv·a; RoPE on q and k.
+            for t in 0..<n { VectorKernels.rmsNorm(x, t * d, layer.attentionNorm, eps, d, into: &a) }
+            matmul(layer.wq, a, n, into: &q)
+            matmul(layer.wk, a, n, into: &k)
+            matmul(layer.wv, a, n, into: &v)
+            VectorKernels.rope(&q, heads: heads, &k, kvHeads: config.kvHeadCount, headDim: hd, positions: n, cos: cos, sin: sin)
+            // Cache k and v at positions start ..< start + n.
+            keyCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: k)
+            valueCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: v)
+            // Causal attention: position start + t sees cached positions 0 ... start + t.
+            // Query head h reads KV head ⌊h / n_rep⌋ (Meta's repeat_kv).
+            for t in 0..<n {
+                let visible = start + t + 1
+                for h in 0..<heads {
+                    let g = h / repeats
+                    VectorKernels.attend(
+                        query: q, at: t * d + h * hd, keys: keyCache[l], values: valueCache[l], kvOffset: g * hd, kvStride: kvDim,
+                        headDim: hd, visible: visible, scale: scale, scores: &scores, into: &o, at: t * d + h * hd)
+                }
+            }
+            matmul(layer.wo, o, n, into: &a)
+            for i in 0..<(n * d) { x[i] += a[i] }
+            // Feed-forward: x += W2·(silu(W1·b) ⊙ W3·b), b = RMSNorm(x).
+            for t in 0..<n { VectorKernels.rmsNorm(x, t * d, layer.ffnNorm, eps, d, into: &a) }
+            matmul(layer.w1, a, n, into: &h1)
+            matmul(layer.w3, a, n, into: &h3)
+            VectorKernels.swiGLU(&h1, h3)
+            matmul(layer.w2, h1, n, into: &a)
+            for i in 0..<(n * d) { x[i] += a[i] }
+        }
+        position += n
+
+        // logits = Wout · RMSNorm(x), for every position of the block or only the last.
+        let first = which == .all ? 0 : n - 1
+        let rows = n - first
+        var normed = [Float](repeating: 0, count: rows * d)
+        for t in first..<n { VectorKernels.rmsNorm(x, t * d, norm, eps, d, into: &normed, at: (t - first) * d) }
+        var logits = [Float](repeating: 0, count: rows * config.vocabSize)
+        matmul(output, normed, rows, into: &logits)
+        return logits
+    }
+
+    private func matmul(_ w: WeightMatrix, _ x: [Float], _ positions: Int, into out: inout [Float]) {
+        x.withUnsafeBufferPointer { x in
+            out.withUnsafeMutableBufferPointer { out in
+                MatrixKernels.matmul(w, x.baseAddress!, positions: positions, into: out.baseAddress!, threads: threads)
+            }
+        }
+    }
+}
