@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
         .target(
             name: "Conversion",
-            dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+            dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TorchCheckpoint", "TensorCore", "BinaryIO"]
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization"]),
         .executableTarget(

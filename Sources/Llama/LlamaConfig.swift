@@ -24,6 +24,36 @@ public struct LlamaConfig: Sendable, Equatable {
     /// True when params.json has `rope_theta`/`norm_eps`/… absent and defaults were used, by key.
     public var defaultedKeys: [String]
 
+    /// A config stated field by field (a GGUF file's `llama.*` keys), checked for consistency.
+    /// - Throws: `InputError` naming the first inconsistent field.
+    public init(
+        family: LlamaFamily, dim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int, ffnHiddenSize: Int, vocabSize: Int,
+        normEps: Double, ropeTheta: Double, ropeScalingFactor: Double?, contextLength: Int
+    ) throws {
+        func check(_ ok: Bool, _ key: String, _ message: String) throws { if !ok { throw InputError(message, at: .key(key)) } }
+        try check((1...Self.maxDim).contains(dim), "embedding_length", "\(dim) is outside 1…\(Self.maxDim)")
+        try check((1...Self.maxLayers).contains(layerCount), "block_count", "\(layerCount) is outside 1…\(Self.maxLayers)")
+        try check((1...Self.maxHeads).contains(headCount) && dim % headCount == 0, "head_count", "\(headCount) does not divide \(dim)")
+        try check(kvHeadCount >= 1 && headCount % kvHeadCount == 0, "head_count_kv", "\(kvHeadCount) does not divide \(headCount) heads")
+        try check((1...(Self.maxDim * 64)).contains(ffnHiddenSize), "feed_forward_length", "\(ffnHiddenSize) is out of range")
+        try check(vocabSize >= 1 && vocabSize <= 1 << 24, "vocab_size", "\(vocabSize) is out of range")
+        try check(normEps > 0 && normEps < 1, "layer_norm_rms_epsilon", "\(normEps) is outside (0, 1)")
+        try check(ropeTheta > 1 && ropeTheta.isFinite, "rope.freq_base", "\(ropeTheta) must be a finite number > 1")
+        self.family = family
+        self.dim = dim
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        headDim = dim / headCount
+        self.ffnHiddenSize = ffnHiddenSize
+        self.vocabSize = vocabSize
+        self.normEps = normEps
+        self.ropeTheta = ropeTheta
+        self.ropeScalingFactor = ropeScalingFactor
+        self.contextLength = contextLength
+        defaultedKeys = []
+    }
+
     /// Caps on params.json values so a hostile file cannot make sizes overflow.
     static let maxDim = 1 << 20
     static let maxLayers = 10_000

@@ -1,5 +1,5 @@
 /// Strict standard base64 (RFC 4648, `=` padding), as tiktoken's ranks files use.
-enum Base64 {
+public enum Base64 {
     private static let values: [Int8] = {
         var table = [Int8](repeating: -1, count: 256)
         for (index, byte) in Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8).enumerated() {
@@ -39,5 +39,24 @@ enum Base64 {
             index += 4
         }
         return true
+    }
+
+    /// Standard base64 with padding (how tiktoken ranks files spell tokens).
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index < bytes.count {
+            let b0 = Int(bytes[index])
+            let b1 = index + 1 < bytes.count ? Int(bytes[index + 1]) : 0
+            let b2 = index + 2 < bytes.count ? Int(bytes[index + 2]) : 0
+            out.append(alphabet[b0 >> 2])
+            out.append(alphabet[(b0 & 3) << 4 | b1 >> 4])
+            out.append(index + 1 < bytes.count ? alphabet[(b1 & 15) << 2 | b2 >> 6] : UInt8(ascii: "="))
+            out.append(index + 2 < bytes.count ? alphabet[b2 & 63] : UInt8(ascii: "="))
+            index += 3
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }

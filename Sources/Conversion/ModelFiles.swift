@@ -1,0 +1,156 @@
+import BinaryIO
+import GGUF
+import Llama
+import LlamaTokenizers
+import TensorCore
+import TorchCheckpoint
+
+/// Opens what users point LlamaKit at — a Meta checkpoint directory or a GGUF file — as a
+/// config, a tensor source and a tokenizer, and builds the forward pass over it.
+public enum ModelFiles {
+    /// A Meta checkpoint directory with its params.json and tokenizer.model.
+    public struct Checkpoint {
+        public let directory: CheckpointDirectory
+        public let config: LlamaConfig
+        public let tokenizer: (any Tokenizer)?
+    }
+
+    /// A model ready to run.
+    public struct Opened {
+        public let path: String
+        /// "pth" or "gguf".
+        public let format: String
+        public let model: LlamaModel
+        public let tokenizer: (any Tokenizer)?
+    }
+
+    /// The special-token names of a Llama 3 tokenizer, chosen from the params.json beside it.
+    public static func release(besides tokenizerPath: String) -> Llama3Tokenizer.SpecialTokenSet {
+        let paramsPath = FileSystem.join(FileSystem.parent(of: tokenizerPath), "params.json")
+        guard FileSystem.kind(of: paramsPath) == .file, let params = try? LlamaParams.load(path: paramsPath) else { return .llama3_2 }
+        switch LlamaConfig.family(params: params, tokenizer: .tiktoken) {
+        case .llama3: return .llama3
+        case .llama3_1: return .llama3_1
+        default: return .llama3_2
+        }
+    }
+
+    /// Opens a checkpoint directory (or one `.pth` file inside one) and checks params.json, the
+    /// tensors and the tokenizer against each other.
+    /// - Throws: `InputError` for a missing params.json, a missing tokenizer when
+    ///   `requireTokenizer`, shapes that contradict params.json, or a tokenizer whose size
+    ///   differs from the embedding.
+    public static func openCheckpoint(_ path: String, requireTokenizer: Bool, hint: String = "") throws -> Checkpoint {
+        let directory = try CheckpointDirectory.open(path)
+        guard let paramsPath = directory.paramsPath else {
+            throw InputError("no params.json beside the checkpoint: it defines the architecture", file: path)
+        }
+        var tokenizer: (any Tokenizer)? = nil
+        if let tokenizerPath = directory.tokenizerPath {
+            tokenizer = try TokenizerLoader.load(path: tokenizerPath, specialTokens: release(besides: tokenizerPath))
+        } else if requireTokenizer {
+            throw InputError("no tokenizer.model beside the checkpoint\(hint)", file: path)
+        }
+        let params = try LlamaParams.load(path: paramsPath)
+        let config = try attributing(to: paramsPath) {
+            try LlamaConfig(
+                params: params, tensors: directory.source, tokenizer: tokenizer.map { $0 is Llama3Tokenizer ? .tiktoken : .sentencepiece })
+        }
+        if let tokenizer, tokenizer.vocabularySize != config.vocabSize {
+            throw InputError(
+                "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
+                file: directory.tokenizerPath)
+        }
+        return Checkpoint(directory: directory, config: config, tokenizer: tokenizer)
+    }
+
+    /// Builds the forward pass over a checkpoint directory or a `.gguf` file.
+    /// - Parameter ropeScalingFactor: overrides the checkpoint's Llama 3.1 scaling factor.
+    /// - Throws: `InputError` for anything missing or inconsistent, naming the file and key or tensor.
+    public static func open(
+        _ path: String, maxSequenceLength: Int, threads: Int = 1, ropeScalingFactor: Double? = nil
+    ) throws -> Opened {
+        if FileSystem.kind(of: path) == .file, try isGGUF(path) {
+            let file = try GGUFFile(path: path)
+            let (config, rope) = try attributing(to: path) { try configuration(of: file) }
+            let tokenizer = file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
+            let model = try attributing(to: path) {
+                try LlamaModel(
+                    config: config, source: file, sourceName: { GGUFNames.gguf(for: $0) ?? $0 }, rope: rope,
+                    maxSequenceLength: maxSequenceLength, threads: threads)
+            }
+            return Opened(path: path, format: "gguf", model: model, tokenizer: tokenizer)
+        }
+        let checkpoint = try openCheckpoint(path, requireTokenizer: false)
+        var config = checkpoint.config
+        if let ropeScalingFactor { config.ropeScalingFactor = ropeScalingFactor }
+        let model = try attributing(to: path) {
+            try LlamaModel(config: config, source: checkpoint.directory.source, maxSequenceLength: maxSequenceLength, threads: threads)
+        }
+        return Opened(path: path, format: "pth", model: model, tokenizer: checkpoint.tokenizer)
+    }
+
+    private static func isGGUF(_ path: String) throws -> Bool {
+        let file = try MappedFile(path: path)
+        return file.size >= 4 && file.copyBytes(0..<4) == Array("GGUF".utf8)
+    }
+
+    /// The architecture from a GGUF file's `llama.*` keys (`../shared/reference/gguf.md` §7), and
+    /// RoPE from `rope_freqs.weight` when present (llama.cpp divides the base frequencies by it).
+    static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
+        guard case .string(let architecture)? = file.value("general.architecture") else {
+            throw InputError("missing", at: .key("general.architecture"))
+        }
+        guard architecture == "llama" else {
+            throw InputError("architecture '\(architecture)' is not llama", at: .key("general.architecture"))
+        }
+        func integer(_ key: String) throws -> Int? {
+            switch file.value(key) {
+            case nil: return nil
+            case .u32(let v)?: return Int(v)
+            case .i32(let v)?: return Int(v)
+            case .u64(let v)?: return Int(exactly: v)
+            default: throw InputError("expected an integer", at: .key(key))
+            }
+        }
+        func required(_ key: String) throws -> Int {
+            guard let value = try integer(key) else { throw InputError("missing", at: .key(key)) }
+            return value
+        }
+        func real(_ key: String) throws -> Double? {
+            switch file.value(key) {
+            case nil: return nil
+            case .f32(let v)?: return Double(v)
+            case .f64(let v)?: return v
+            default: throw InputError("expected a float", at: .key(key))
+            }
+        }
+        let dim = try required("llama.embedding_length")
+        let heads = try required("llama.attention.head_count")
+        guard let embedding = file.info(named: "token_embd.weight"), embedding.shape.count == 2 else {
+            throw InputError("missing or not 2-D", at: .tensor("token_embd.weight"))
+        }
+        let vocab = try integer("llama.vocab_size") ?? embedding.shape[0]
+        var family: LlamaFamily = .llama3
+        if case .string("llama")? = file.value("tokenizer.ggml.model") { family = .llama2 }
+        let rawTheta = try real("llama.rope.freq_base") ?? 10_000
+        // The f32 key holds rope_theta rounded to float; Meta's arithmetic starts from Float(θ) too.
+        let config = try LlamaConfig(
+            family: family, dim: dim, layerCount: try required("llama.block_count"), headCount: heads,
+            kvHeadCount: try integer("llama.attention.head_count_kv") ?? heads, ffnHiddenSize: try required("llama.feed_forward_length"),
+            vocabSize: vocab, normEps: try real("llama.attention.layer_norm_rms_epsilon") ?? 1e-5, ropeTheta: rawTheta,
+            ropeScalingFactor: nil, contextLength: try integer("llama.context_length") ?? family.contextLength)
+        guard file.info(named: "rope_freqs.weight") != nil else { return (config, nil) }
+        var divisors = [Float](repeating: 0, count: config.headDim / 2)
+        guard let info = file.info(named: "rope_freqs.weight"), info.shape == [config.headDim / 2], info.dtype == .f32 else {
+            throw InputError("expected f32 [\(config.headDim / 2)]", at: .tensor("rope_freqs.weight"))
+        }
+        try file.withBytes(of: "rope_freqs.weight") { raw in
+            for i in divisors.indices { divisors[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+        }
+        guard divisors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw InputError("factors must be finite and positive", at: .tensor("rope_freqs.weight"))
+        }
+        return (config, RotaryEmbedding(headDim: config.headDim, theta: rawTheta, divisors: divisors))
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import BinaryIO
+import Conversion
+import Foundation
+import Llama
+import LlamaTokenizers
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate text with LlamaKit's reference forward pass.",
+        discussion: """
+            MODEL is a .gguf file (the tokenizer comes from its metadata) or a Meta checkpoint directory (its tokenizer.model). The prompt gets the beginning-of-text token; generated text streams to stdout as it comes and stops after -n tokens or at end-of-text / end-of-turn. Speeds go to stderr.
+
+            Temperature 0 (the default) is greedy and deterministic; otherwise tokens are sampled from the top-p nucleus with a seeded generator (--seed makes a run repeatable).
+
+            Examples:
+              llamakit generate llama-3.1-8b-q8_0.gguf --prompt "The capital of France is" -n 16
+              llamakit generate Meta-Llama-3.1-8B/ --prompt-tokens 128000,791,6864 --json
+              llamakit generate model.gguf --prompt "Once upon a time" --temperature 0.8 --top-p 0.9 --seed 7
+            """
+    )
+
+    @Argument(help: "A .gguf file or a Meta checkpoint directory.")
+    var model: String
+
+    @Option(help: "The prompt text (encoded with the model's tokenizer, after a beginning-of-text token).")
+    var prompt: String?
+
+    @Option(help: "The prompt as token ids, comma-separated (used as given, no BOS added).")
+    var promptTokens: String?
+
+    @Option(name: .short, help: "The most tokens to generate.")
+    var n: Int = 32
+
+    @Option(help: "0 = greedy; higher = more random.")
+    var temperature: Float = 0
+
+    @Option(help: "Nucleus sampling: keep the most likely tokens up to this probability mass.")
+    var topP: Float = 0.9
+
+    @Option(help: "Seed of the sampler.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Worker threads for the matrix products.")
+    var threads: Int = 1
+
+    @Flag(help: "Print {ids, text, prefill_tokens_per_s, decode_tokens_per_s} as JSON instead of streaming.")
+    var json = false
+
+    func validate() throws {
+        if (prompt == nil) == (promptTokens == nil) { throw ValidationError("give exactly one of --prompt and --prompt-tokens") }
+        if n < 0 || n > 1 << 20 { throw ValidationError("-n must be 0…1048576") }
+        if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0") }
+        if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads must be 1…256") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            // The prompt's length is known before the model is built only for ids; text needs the tokenizer first.
+            var ids: [Int] = []
+            if let promptTokens {
+                ids = try promptTokens.split(separator: ",").map {
+                    guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                        throw InputError("--prompt-tokens: '\($0)' is not an integer")
+                    }
+                    return id
+                }
+                guard !ids.isEmpty else { throw InputError("--prompt-tokens is empty") }
+            }
+            let capacity = max(ids.count, (prompt?.utf8.count ?? 0) + 2) + n
+            let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threads)
+            let tokenizer = opened.tokenizer
+            if let prompt {
+                guard let tokenizer else { throw InputError("the model has no tokenizer: use --prompt-tokens", file: model) }
+                ids = tokenizer.encode(prompt, bos: true, eos: false, allowSpecial: false)
+            }
+            var stops: Set<Int> = []
+            if let tokenizer {
+                stops.insert(tokenizer.eosID)
+                if let llama3 = tokenizer as? Llama3Tokenizer {
+                    for name in ["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"] { if let id = llama3.specialID(name) { stops.insert(id) } }
+                }
+            }
+            let model = opened.model
+            if !json, let prompt { Console.out(prompt) }
+            var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
+            let vocab = model.config.vocabSize
+
+            let prefillStart = DispatchTime.now().uptimeNanoseconds
+            var logits = try model.forward(ids, logits: .last)
+            let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9
+
+            var generated: [Int] = []
+            var printed = ""
+            var decodeSteps = 0
+            let decodeStart = DispatchTime.now().uptimeNanoseconds
+            while generated.count < n {
+                let next = sampler.sample(logits[0..<vocab])
+                if stops.contains(next) { break }
+                generated.append(next)
+                if !json, let tokenizer {
+                    let text = try tokenizer.decode(generated)
+                    // Hold back a partial UTF-8 sequence until the token that completes it.
+                    if text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") {
+                        Console.out(String(text.dropFirst(printed.count)))
+                        printed = text
+                    }
+                } else if !json {
+                    Console.out("\(next) ")
+                }
+                if generated.count == n { break }
+                logits = try model.forward([next], logits: .last)
+                decodeSteps += 1
+            }
+            let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
+            let prefillRate = Double(ids.count) / max(prefillSeconds, 1e-9)
+            let decodeRate = decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0
+            let text = try tokenizer?.decode(generated) ?? ""
+            if json {
+                print(
+                    JSONOutput.object([
+                        ("ids", .array(generated.map { .int($0) })), ("text", .string(text)),
+                        ("prefill_tokens_per_s", .double(prefillRate)), ("decode_tokens_per_s", .double(decodeRate)),
+                    ]).rendered())
+            } else {
+                if tokenizer != nil, printed != text { Console.out(String(text.dropFirst(printed.count))) }
+                Console.out("\n")
+                Console.error(
+                    String(
+                        format: "prefill %d tokens at %.1f tokens/s, decode %d tokens at %.1f tokens/s (%@ weights, %d thread%@)", ids.count,
+                        prefillRate, decodeSteps, decodeRate, model.weightType.rawValue, threads, threads == 1 ? "" : "s"))
+            }
+        }
+    }
+}
