@@ -18,6 +18,16 @@ public final class LlamaModel {
     public var threads: Int
     /// The weight type of the big matrices (the first layer's wq), for gates and reports.
     public let weightType: DType
+    /// Deliberate bugs of the field (`forward-and-verification.md` §5), injected only by the
+    /// tests that prove `verify` catches each of them.
+    struct Faults {
+        /// HF's half-split pairs (i, i + hd/2) applied to Meta's interleaved weights.
+        var halfSplitRoPE = false
+        /// Query head h reads KV head h mod KV instead of ⌊h / n_rep⌋.
+        var moduloGQA = false
+    }
+    var faults = Faults()
+
     /// Positions already in the cache; the next `forward` starts here.
     public private(set) var position = 0
 
@@ -136,7 +146,9 @@ public final class LlamaModel {
             matmul(layer.wq, a, n, into: &q)
             matmul(layer.wk, a, n, into: &k)
             matmul(layer.wv, a, n, into: &v)
-            VectorKernels.rope(&q, heads: heads, &k, kvHeads: config.kvHeadCount, headDim: hd, positions: n, cos: cos, sin: sin)
+            VectorKernels.rope(
+                &q, heads: heads, &k, kvHeads: config.kvHeadCount, headDim: hd, positions: n, cos: cos, sin: sin,
+                halfSplit: faults.halfSplitRoPE)
             // Cache k and v at positions start ..< start + n.
             keyCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: k)
             valueCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: v)
@@ -145,7 +157,7 @@ public final class LlamaModel {
             for t in 0..<n {
                 let visible = start + t + 1
                 for h in 0..<heads {
-                    let g = h / repeats
+                    let g = faults.moduloGQA ? h % config.kvHeadCount : h / repeats
                     VectorKernels.attend(
                         query: q, at: t * d + h * hd, keys: keyCache[l], values: valueCache[l], kvOffset: g * hd, kvStride: kvDim,
                         headDim: hd, visible: visible, scale: scale, scores: &scores, into: &o, at: t * d + h * hd)

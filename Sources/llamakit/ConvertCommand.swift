@@ -42,28 +42,10 @@ struct ConvertCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let checkpoint = try CheckpointDirectory.open(self.checkpoint)
-            guard let paramsPath = checkpoint.paramsPath else {
-                throw InputError("no params.json beside the checkpoint: it defines the architecture", file: self.checkpoint)
-            }
-            var tokenizer: (any Tokenizer)? = nil
-            if let path = checkpoint.tokenizerPath {
-                tokenizer = try TokenizerLoader.load(path: path, specialTokens: TokenizeCommand.release(besides: path))
-            } else if !noTokenizer {
-                throw InputError(
-                    "no tokenizer.model beside the checkpoint (use --no-tokenizer to convert without one)", file: self.checkpoint)
-            }
-            let params = try LlamaParams.load(path: paramsPath)
-            let config = try attributing(to: paramsPath) {
-                try LlamaConfig(
-                    params: params, tensors: checkpoint.source,
-                    tokenizer: tokenizer.map { $0 is Llama3Tokenizer ? .tiktoken : .sentencepiece })
-            }
-            if let tokenizer, tokenizer.vocabularySize != config.vocabSize {
-                throw InputError(
-                    "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
-                    file: checkpoint.tokenizerPath)
-            }
+            let opened = try ModelFiles.openCheckpoint(
+                self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
+            let checkpoint = opened.directory
+            let (config, tokenizer) = (opened.config, opened.tokenizer)
             let sourceType = checkpoint.source.info(named: "tok_embeddings.weight")?.dtype
             let target = type ?? (sourceType == .f32 ? .f32 : sourceType == .f16 ? .f16 : .bf16)
             let name = checkpoint.path.split(separator: "/").last.map(String.init) ?? "model"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BinaryIO
+import Conversion
 import FoundationEssentials
 import Llama
 import LlamaTokenizers
@@ -67,7 +68,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let model = try TokenizerLoader.load(path: tokenizer, specialTokens: llama3Release ?? Self.release(besides: tokenizer))
+            let model = try TokenizerLoader.load(path: tokenizer, specialTokens: llama3Release ?? ModelFiles.release(besides: tokenizer))
             if jsonl {
                 try runJSONLines(model)
             } else if count {
@@ -119,16 +120,6 @@ struct TokenizeCommand: ParsableCommand {
     }
 
     /// The Llama 3 release from params.json beside the tokenizer, 3.2 when there is none.
-    static func release(besides tokenizerPath: String) -> Llama3Tokenizer.SpecialTokenSet {
-        let paramsPath = FileSystem.join(FileSystem.parent(of: tokenizerPath), "params.json")
-        guard FileSystem.kind(of: paramsPath) == .file, let params = try? LlamaParams.load(path: paramsPath) else { return .llama3_2 }
-        switch LlamaConfig.family(params: params, tokenizer: .tiktoken) {
-        case .llama3: return .llama3
-        case .llama3_1: return .llama3_1
-        default: return .llama3_2
-        }
-    }
-
     static func readStandardInput() -> String {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)

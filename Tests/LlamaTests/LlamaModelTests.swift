@@ -78,3 +78,60 @@ import TorchCheckpoint
         #expect(model.position == 0)
     }
 }
+
+/// Each bug signature of `forward-and-verification.md` §5, injected into a correct model: the
+/// exact gate `verify` applies to f32/bf16 sources must FAIL, while the correct model PASSes.
+@Suite struct BugSignatureTests {
+    enum Bug: String, CaseIterable, Sendable {
+        case none, halfSplitRoPE, theta10000, moduloGQA, normEps1e6, scalingOff
+    }
+
+    static func comparison(_ bug: Bug, checkpoint: String) throws -> Comparison {
+        let reference = try LlamaModelTests.reference(checkpoint)
+        let correct = try LlamaModelTests.model(checkpoint)
+        var config = correct.config
+        switch bug {
+        case .theta10000: config.ropeTheta = 10_000
+        case .normEps1e6: config.normEps = 1e-6
+        case .scalingOff: config.ropeScalingFactor = nil
+        default: break
+        }
+        let directory = try CheckpointDirectory.open(LlamaModelTests.root.appendingPathComponent(checkpoint).path)
+        let model = try LlamaModel(config: config, source: directory.source, maxSequenceLength: 512)
+        model.faults.halfSplitRoPE = bug == .halfSplitRoPE
+        model.faults.moduloGQA = bug == .moduloGQA
+        let logits = try model.forward(reference.tokens)
+        return Comparison(reference: reference.logits, model: logits, tokens: reference.tokens, vocab: reference.vocab)
+    }
+
+    /// llama31-tiny: GQA (4 heads on 2 KV heads), theta 500000, use_scaled_rope, 300 positions.
+    @Test(arguments: Bug.allCases)
+    func exactGateCatchesTheBug(_ bug: Bug) throws {
+        let comparison = try Self.comparison(bug, checkpoint: "llama31-tiny")
+        let failures = VerificationGate.forWeights("bf16").failures(comparison)
+        if bug == .none {
+            #expect(failures.isEmpty, "\(failures)")
+            #expect(comparison.maxAbsDiff <= 1e-4)
+        } else {
+            #expect(!failures.isEmpty, "\(bug) passed: max |Δ| \(comparison.maxAbsDiff), KLD \(comparison.meanKLD)")
+        }
+    }
+
+    @Test func comparisonStatisticsOnKnownValues() {
+        // Two positions, vocab 2: identical first row, second row swapped.
+        let reference: [Float] = [0, 1, 2, 0]
+        let model: [Float] = [0, 1, 0, 2]
+        let c = Comparison(reference: reference, model: model, tokens: [0, 1], vocab: 2)
+        #expect(c.maxAbsDiff == 2)
+        #expect(c.meanAbsDiff == 1)
+        #expect(c.top1Agreement == 0.5)
+        // KL(P‖Q) for P = softmax(2, 0) = (p, 1 − p), Q = softmax(0, 2) = (1 − p, p).
+        let p = 1 / (1 + exp(-2.0))
+        #expect(abs(c.maxKLD - (p * log(p / (1 - p)) + (1 - p) * log((1 - p) / p))) < 1e-12)
+        #expect(abs(c.meanKLD - c.maxKLD / 2) < 1e-12)
+        // PPL on next tokens: position 0 predicts token 1 with probability σ(1) in both.
+        #expect(abs(c.pplReference! - 1 / (1 / (1 + exp(-1.0)))) < 1e-12)
+        #expect(c.pplReference == c.pplModel)
+        #expect(Comparison.percentile([0, 1, 2, 3, 4], 0.99) == 3.96)
+    }
+}

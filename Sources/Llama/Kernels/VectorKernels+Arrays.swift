@@ -12,10 +12,13 @@ extension VectorKernels {
     }
 
     /// Interleaved RoPE on every head of `q` (`heads`) and `k` (`kvHeads`), position t using
-    /// `cos/sin[t · hd/2 ..< (t + 1) · hd/2]`.
+    /// `cos/sin[t · hd/2 ..< (t + 1) · hd/2]`. `halfSplit` rotates (i, i + hd/2) instead — the
+    /// HF layout, wrong for Meta's weights, used only to inject that bug in tests.
     static func rope(
-        _ q: inout [Float], heads: Int, _ k: inout [Float], kvHeads: Int, headDim: Int, positions: Int, cos: [Float], sin: [Float]
+        _ q: inout [Float], heads: Int, _ k: inout [Float], kvHeads: Int, headDim: Int, positions: Int, cos: [Float], sin: [Float],
+        halfSplit: Bool = false
     ) {
+        let rotate = halfSplit ? rotateHalves : rotatePairs
         let pairs = headDim / 2
         cos.withUnsafeBufferPointer { c in
             sin.withUnsafeBufferPointer { s in
@@ -23,8 +26,8 @@ extension VectorKernels {
                     k.withUnsafeMutableBufferPointer { k in
                         for t in 0..<positions {
                             let ct = c.baseAddress! + t * pairs, st = s.baseAddress! + t * pairs
-                            for h in 0..<heads { rotatePairs(q.baseAddress! + (t * heads + h) * headDim, cos: ct, sin: st, pairs: pairs) }
-                            for h in 0..<kvHeads { rotatePairs(k.baseAddress! + (t * kvHeads + h) * headDim, cos: ct, sin: st, pairs: pairs) }
+                            for h in 0..<heads { rotate(q.baseAddress! + (t * heads + h) * headDim, ct, st, pairs) }
+                            for h in 0..<kvHeads { rotate(k.baseAddress! + (t * kvHeads + h) * headDim, ct, st, pairs) }
                         }
                     }
                 }

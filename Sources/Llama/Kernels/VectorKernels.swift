@@ -79,4 +79,13 @@ enum VectorKernels {
             x[2 * i + 1] = a * sin[i] + b * cos[i]
         }
     }
+
+    /// The half-split layout: pairs (x[i], x[i + hd/2]).
+    static func rotateHalves(_ x: UnsafeMutablePointer<Float>, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, pairs: Int) {
+        for i in 0..<pairs {
+            let a = x[i], b = x[i + pairs]
+            x[i] = a * cos[i] - b * sin[i]
+            x[i + pairs] = a * sin[i] + b * cos[i]
+        }
+    }
 }
