@@ -28,22 +28,29 @@ DEMO := .build/demo
 
 demo: release
 	@mkdir -p $(DEMO)
-	@echo "== 1. llamakit inspect fixtures/llama31-tiny   (what is inside a Meta checkpoint)"
-	@$(BIN) inspect fixtures/llama31-tiny
+	@echo "== 1. llamakit inspect fixtures/demo   (a tiny Llama-3.1-shaped model trained by fixtures/make_reference.py)"
+	@$(BIN) inspect fixtures/demo
 	@echo
-	@echo "== 2. llamakit convert fixtures/llama31-tiny -o $(DEMO)/llama31-tiny-q8_0.gguf --type q8_0"
-	@$(BIN) convert fixtures/llama31-tiny -o $(DEMO)/llama31-tiny-q8_0.gguf --type q8_0
+	@echo "== 2. llamakit convert fixtures/demo -o $(DEMO)/demo-q8_0.gguf --type q8_0"
+	@$(BIN) convert fixtures/demo -o $(DEMO)/demo-q8_0.gguf --type q8_0
 	@echo
-	@echo "== 3. llamakit inspect $(DEMO)/llama31-tiny-q8_0.gguf"
-	@$(BIN) inspect $(DEMO)/llama31-tiny-q8_0.gguf
+	@echo "== 3. llamakit inspect $(DEMO)/demo-q8_0.gguf"
+	@$(BIN) inspect $(DEMO)/demo-q8_0.gguf
 	@echo
-	@echo "== 4. llamakit quantize $(DEMO)/llama31-tiny-q8_0.gguf $(DEMO)/llama31-tiny-q4_0.gguf --type q4_0"
-	@$(BIN) quantize $(DEMO)/llama31-tiny-q8_0.gguf $(DEMO)/llama31-tiny-q4_0.gguf --type q4_0
+	@echo "== 4. llamakit verify $(DEMO)/demo-q8_0.gguf --reference fixtures/demo/reference/reference.pth   (Meta's own logits)"
+	@$(BIN) verify $(DEMO)/demo-q8_0.gguf --reference fixtures/demo/reference/reference.pth
 	@echo
-	@echo "== 5. llamakit tokenize --tokenizer fixtures/llama31-tiny/tokenizer.model --bos 'JSON is a data format.'"
-	@$(BIN) tokenize --tokenizer fixtures/llama31-tiny/tokenizer.model --bos "JSON is a data format."
+	@echo "== 5. llamakit generate $(DEMO)/demo-q8_0.gguf --prompt 'The old dog' -n 40"
+	@$(BIN) generate $(DEMO)/demo-q8_0.gguf --prompt "The old dog" -n 40
 	@echo
-	@echo "== 6. llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
+	@echo "== 6. llamakit quantize $(DEMO)/demo-q8_0.gguf $(DEMO)/demo-q4_0.gguf --type q4_0, then verify it"
+	@$(BIN) quantize $(DEMO)/demo-q8_0.gguf $(DEMO)/demo-q4_0.gguf --type q4_0
+	@$(BIN) verify $(DEMO)/demo-q4_0.gguf --reference fixtures/demo/reference/reference.pth | tail -3
+	@echo
+	@echo "== 7. llamakit tokenize --tokenizer fixtures/demo/tokenizer.model --bos 'The king saw a small boat.'"
+	@$(BIN) tokenize --tokenizer fixtures/demo/tokenizer.model --bos "The king saw a small boat."
+	@echo
+	@echo "== 8. llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
 	@$(BIN) inspect fixtures/hostile/global-os-system.pth || echo "(refused, exit $$?)"
 
 $(LLAMA3_TOKENIZER):
