@@ -32,10 +32,12 @@ import Testing
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
         #expect(verified.stdout.contains("gate (q8_0)"))
         #expect(verified.stdout.hasSuffix("PASS\n"))
-        let against = try Self.run(["verify", output, "--against", "fixtures/demo", "--tokens", "700,40,300,301,5,6", "--json"])
+        // The reference's first 12 tokens: "<|begin_of_text|>Anna liked the blue river…".
+        let tokens = "447,404,405,442,259,426,425,287,259,325,262,307"
+        let against = try Self.run(["verify", output, "--against", "fixtures/demo", "--tokens", tokens, "--json"])
         #expect(against.status == 0, "\(against.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(against.stdout.utf8)) as? [String: Any])
-        #expect(object["positions"] as? Int == 6)
+        #expect(object["positions"] as? Int == 12)
         #expect(try #require(object["mean_kld"] as? Double) < 2e-3)
         // The same GGUF at f32 is exact: bf16 widened to f32 loses nothing.
         let f32 = directory + "/demo-f32.gguf"

@@ -23,14 +23,20 @@ enum MatrixKernels {
         let chunks = work < 1 << 18 ? 1 : max(1, min(threads, w.rows))
         let input = SharedPointer(pointer: UnsafeMutablePointer(mutating: x))
         let output = SharedPointer(pointer: out)
+        let quantized = w.dtype == .q8_0 || w.dtype == .q4_0 ? QuantizedKernels.quantize(x, positions: positions, cols: w.cols) : nil
+        @Sendable func run(_ range: Range<Int>) {
+            if let quantized {
+                QuantizedKernels.rows(w, range, quantized, positions, output.pointer)
+            } else {
+                rows(w, range, input.pointer, positions, output.pointer)
+            }
+        }
         if chunks == 1 {
-            rows(w, 0..<w.rows, input.pointer, positions, output.pointer)
+            run(0..<w.rows)
             return
         }
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            let start = w.rows * chunk / chunks
-            let end = w.rows * (chunk + 1) / chunks
-            rows(w, start..<end, input.pointer, positions, output.pointer)
+            run((w.rows * chunk / chunks)..<(w.rows * (chunk + 1) / chunks))
         }
     }
 

@@ -43,9 +43,15 @@ struct WeightMatrix: @unchecked Sendable {
                 out[i] = Float(bitPattern: UInt32(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16)
             }
         case .f16:
-            Self.f16Table.withUnsafeBufferPointer { table in
-                for i in 0..<n { out[i] = table[Int(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))] }
-            }
+            #if LLAMAKIT_F16C
+                // Built for a CPU with F16C (`make release` on one): the conversion is one instruction per 8 values.
+                let halves = p.assumingMemoryBound(to: Float16.self)
+                for i in 0..<n { out[i] = Float(halves[i]) }
+            #else
+                Self.f16Table.withUnsafeBufferPointer { table in
+                    for i in 0..<n { out[i] = table[Int(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))] }
+                }
+            #endif
         case .q8_0:
             for block in 0..<(n / 32) {
                 let b = p + block * 34
