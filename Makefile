@@ -79,6 +79,7 @@ bench: release $(LLAMA3_TOKENIZER)
 	python3 Benchmarks/bench_read.py
 	python3 Benchmarks/bench_tokenize.py
 	python3 Benchmarks/bench_convert.py
+	python3 Benchmarks/bench_generate.py
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources
