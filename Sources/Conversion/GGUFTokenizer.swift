@@ -13,7 +13,8 @@ public enum GGUFTokenizer {
     /// - Throws: `InputError` naming the key that is missing or malformed.
     public static func load(from file: GGUFFile) throws -> any Tokenizer {
         guard case .string(let model)? = file.value("tokenizer.ggml.model") else {
-            throw InputError("the file has no tokenizer (tokenizer.ggml.model is missing)", at: .key("tokenizer.ggml.model"), file: file.path)
+            throw InputError(
+                "the file has no tokenizer (tokenizer.ggml.model is missing)", at: .key("tokenizer.ggml.model"), file: file.path)
         }
         let tokens = try strings(file, "tokenizer.ggml.tokens")
         do {
@@ -28,7 +29,8 @@ public enum GGUFTokenizer {
                         eos: try id(file, "tokenizer.ggml.eos_token_id") ?? 2
                     ))
             default:
-                throw InputError("tokenizer model '\(model)' is not a Llama tokenizer (expected gpt2 or llama)", at: .key("tokenizer.ggml.model"))
+                throw InputError(
+                    "tokenizer model '\(model)' is not a Llama tokenizer (expected gpt2 or llama)", at: .key("tokenizer.ggml.model"))
             }
         } catch let error as InputError {
             throw error.inFile(file.path)
@@ -51,7 +53,8 @@ public enum GGUFTokenizer {
             var bytes: [UInt8] = []
             for scalar in tokens[rank].unicodeScalars {
                 guard let byte = unicodeToByte[scalar] else {
-                    throw InputError("token \(rank) '\(tokens[rank].prefix(40))' is not in GPT-2 byte form", at: .key("tokenizer.ggml.tokens"))
+                    throw InputError(
+                        "token \(rank) '\(tokens[rank].prefix(40))' is not in GPT-2 byte form", at: .key("tokenizer.ggml.tokens"))
                 }
                 bytes.append(byte)
             }
@@ -110,7 +113,9 @@ public enum GGUFTokenizer {
             default: throw InputError("expected integers", at: .key(key))
             }
         }
-        guard values.count == count else { throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key)) }
+        guard values.count == count else {
+            throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
+        }
         return values
     }
 
@@ -119,7 +124,9 @@ public enum GGUFTokenizer {
             guard case .f32(let v) = value else { throw InputError("expected f32 values", at: .key(key)) }
             return v
         }
-        guard values.count == count else { throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key)) }
+        guard values.count == count else {
+            throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
+        }
         return values
     }
 

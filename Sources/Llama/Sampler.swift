@@ -36,7 +36,9 @@ public struct Sampler: Sendable {
         var probabilities = logits.map { Double(expf(($0 - maximum) / temperature)) }
         let total = probabilities.reduce(0, +)
         for i in probabilities.indices { probabilities[i] /= total }
-        let order = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1) }
+        let order = probabilities.indices.sorted {
+            probabilities[$0] > probabilities[$1] || (probabilities[$0] == probabilities[$1] && $0 < $1)
+        }
         var kept: [Int] = []
         var mass = 0.0
         for index in order {

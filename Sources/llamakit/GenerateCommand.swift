@@ -129,7 +129,8 @@ struct GenerateCommand: ParsableCommand {
                 Console.out("\n")
                 Console.error(
                     String(
-                        format: "prefill %d tokens at %.1f tokens/s, decode %d tokens at %.1f tokens/s (%@ weights, %d thread%@)", ids.count,
+                        format: "prefill %d tokens at %.1f tokens/s, decode %d tokens at %.1f tokens/s (%@ weights, %d thread%@)",
+                        ids.count,
                         prefillRate, decodeSteps, decodeRate, model.weightType.rawValue, threads, threads == 1 ? "" : "s"))
             }
         }

@@ -11,7 +11,9 @@ struct LlamaKitCommand: ParsableCommand {
 
             Exit status: 0 success, 1 a failed verification, 2 bad usage or bad input (one message on stderr).
             """,
-        subcommands: [InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, GenerateCommand.self, TokenizeCommand.self]
+        subcommands: [
+            InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, GenerateCommand.self, TokenizeCommand.self,
+        ]
     )
 
     /// ArgumentParser's own entry point, except that bad usage exits 2 (its default is 64),

@@ -82,7 +82,8 @@ struct VerifyCommand: ParsableCommand {
             let opened = try ModelFiles.open(model, maxSequenceLength: referenceTokens.count, threads: threads)
             let vocab = opened.model.config.vocabSize
             if let referenceVocab, referenceVocab != vocab {
-                throw InputError("the reference has \(referenceVocab) logits per position, the model's vocabulary \(vocab)", file: reference)
+                throw InputError(
+                    "the reference has \(referenceVocab) logits per position, the model's vocabulary \(vocab)", file: reference)
             }
             let terminal = Console.stderrIsTerminal
             if terminal { Console.status("running \(model) on \(referenceTokens.count) positions…") }
@@ -111,7 +112,8 @@ struct VerifyCommand: ParsableCommand {
             } else {
                 print(
                     Self.report(
-                        comparison, gate: gate, failures: failures, model: "\(model) (\(opened.format), \(opened.model.weightType.rawValue) weights)",
+                        comparison, gate: gate, failures: failures,
+                        model: "\(model) (\(opened.format), \(opened.model.weightType.rawValue) weights)",
                         reference: "\(referenceLabel) (\(referenceTokens.count) positions × \(vocab) logits)"))
             }
         }
@@ -187,7 +189,8 @@ enum ReferenceLogits {
             } else {
                 let beside = FileSystem.join(FileSystem.parent(of: path), "tokens.npy")
                 guard FileSystem.kind(of: beside) == .file else {
-                    throw InputError("a .npy reference needs the tokens: give --tokens or --tokens-file (no tokens.npy beside it)", file: path)
+                    throw InputError(
+                        "a .npy reference needs the tokens: give --tokens or --tokens-file (no tokens.npy beside it)", file: path)
                 }
                 let ids = try NumpyArray.load(path: beside)
                 guard let values = ids.integers(), ids.shape.count == 1 else { throw InputError("expected int64 tokens [T]", file: beside) }
@@ -198,9 +201,13 @@ enum ReferenceLogits {
             guard let logitsInfo = file.info(named: "logits"), let tokensInfo = file.info(named: "tokens") else {
                 throw InputError("expected a dict with 'tokens' and 'logits' tensors", file: path)
             }
-            guard logitsInfo.dtype == .f32 else { throw InputError("expected float32, found \(logitsInfo.dtype.torchName)", at: .tensor("logits"), file: path) }
+            guard logitsInfo.dtype == .f32 else {
+                throw InputError("expected float32, found \(logitsInfo.dtype.torchName)", at: .tensor("logits"), file: path)
+            }
             guard tokensInfo.dtype == .i64 || tokensInfo.dtype == .i32, tokensInfo.shape.count == 1 else {
-                throw InputError("expected a 1-D int64 tensor, found \(tokensInfo.dtype.torchName) \(tokensInfo.shape)", at: .tensor("tokens"), file: path)
+                throw InputError(
+                    "expected a 1-D int64 tensor, found \(tokensInfo.dtype.torchName) \(tokensInfo.shape)", at: .tensor("tokens"),
+                    file: path)
             }
             shape = logitsInfo.shape
             logits = try file.withBytes(of: "logits") { raw in

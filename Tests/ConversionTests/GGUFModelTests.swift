@@ -40,7 +40,9 @@ import TorchCheckpoint
         let (config, rope) = try ModelFiles.configuration(of: file)
         let expected = opened.config
         let got: [Int] = [config.dim, config.layerCount, config.headCount, config.kvHeadCount, config.ffnHiddenSize, config.vocabSize]
-        let want: [Int] = [expected.dim, expected.layerCount, expected.headCount, expected.kvHeadCount, expected.ffnHiddenSize, expected.vocabSize]
+        let want: [Int] = [
+            expected.dim, expected.layerCount, expected.headCount, expected.kvHeadCount, expected.ffnHiddenSize, expected.vocabSize,
+        ]
         #expect(got == want)
         #expect(Float(config.normEps) == Float(expected.normEps))
         #expect(config.ropeTheta == expected.ropeTheta)

@@ -7,7 +7,9 @@ import Testing
 
     @Test func bf16CheckpointPassesAgainstMetasLogitsFromPthAndNpy() throws {
         for reference in ["reference.pth", "logits.npy"] {
-            let result = try Self.run(["verify", "fixtures/llama31-tiny", "--reference", "fixtures/llama31-tiny/reference/" + reference, "--json"])
+            let result = try Self.run([
+                "verify", "fixtures/llama31-tiny", "--reference", "fixtures/llama31-tiny/reference/" + reference, "--json",
+            ])
             #expect(result.status == 0, "\(result.stderr)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
             #expect(
@@ -55,13 +57,15 @@ import Testing
             try FileManager.default.copyItem(atPath: "fixtures/llama31-tiny/" + file, toPath: directory + "/" + file)
         }
         let params = try String(contentsOfFile: "fixtures/llama31-tiny/params.json", encoding: .utf8)
-        try params.replacingOccurrences(of: "500000.0", with: "10000.0").write(toFile: directory + "/params.json", atomically: true, encoding: .utf8)
+        try params.replacingOccurrences(of: "500000.0", with: "10000.0").write(
+            toFile: directory + "/params.json", atomically: true, encoding: .utf8)
         let result = try Self.run(["verify", directory, "--reference", "fixtures/llama31-tiny/reference/reference.pth"])
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("FAIL: max |Δlogit| / logit range"))
         // A looser gate given by flag passes the same run: gates are overridable.
         let loose = try Self.run([
-            "verify", directory, "--reference", "fixtures/llama31-tiny/reference/reference.pth", "--max-relative-diff", "10", "--min-top1", "0",
+            "verify", directory, "--reference", "fixtures/llama31-tiny/reference/reference.pth", "--max-relative-diff", "10", "--min-top1",
+            "0",
         ])
         #expect(loose.status == 0)
         #expect(loose.stdout.contains("gate (custom)"))
@@ -81,17 +85,40 @@ import Testing
     @Test func badInputExitsTwoWithOneMessage() throws {
         let directory = try ConvertCLITests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try Self.writeNpy(directory + "/nan.npy", descr: "<f4", shape: [2, 768], floats: [Float](repeating: 0, count: 767) + [.nan] + [Float](repeating: 0, count: 768))
+        try Self.writeNpy(
+            directory + "/nan.npy", descr: "<f4", shape: [2, 768],
+            floats: [Float](repeating: 0, count: 767) + [.nan] + [Float](repeating: 0, count: 768))
         try Self.writeNpy(directory + "/short.npy", descr: "<f4", shape: [2, 768], floats: [Float](repeating: 0, count: 1000))
         #expect(try Self.run(["convert", "fixtures/demo", "-o", directory + "/vocab.gguf", "--vocab-only"]).status == 0)
         let cases: [(arguments: [String], message: String)] = [
-            (["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama2-tiny/reference/reference.pth"], "the reference has 1000 logits per position, the model's vocabulary 768"),
-            (["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama3-tiny/reference/logits.npy", "--tokens", "1,2,3"], "the reference has 40 positions of logits but 3 tokens"),
-            (["verify", "fixtures/llama3-tiny", "--reference", directory + "/nan.npy", "--tokens", "1,2"], "the reference holds nan at position 0, vocabulary entry 767: logits must be finite"),
-            (["verify", "fixtures/llama3-tiny", "--reference", directory + "/short.npy", "--tokens", "1,2"], "shape [2, 768] of <f4 needs 6144 data bytes, the file holds 4000"),
-            (["verify", "fixtures/llama3-tiny", "--against", "fixtures/llama3-tiny", "--tokens", "1,768"], "token id 768 at position 1 is outside the vocabulary 0..<768"),
-            (["verify", directory + "/vocab.gguf", "--against", "fixtures/demo", "--tokens", "1,2"], "tensor 'token_embd.weight': missing"),
-            (["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama3-tiny/params.json", "--tokens", "1"], "not a PyTorch zip checkpoint"),
+            (
+                ["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama2-tiny/reference/reference.pth"],
+                "the reference has 1000 logits per position, the model's vocabulary 768"
+            ),
+            (
+                ["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama3-tiny/reference/logits.npy", "--tokens", "1,2,3"],
+                "the reference has 40 positions of logits but 3 tokens"
+            ),
+            (
+                ["verify", "fixtures/llama3-tiny", "--reference", directory + "/nan.npy", "--tokens", "1,2"],
+                "the reference holds nan at position 0, vocabulary entry 767: logits must be finite"
+            ),
+            (
+                ["verify", "fixtures/llama3-tiny", "--reference", directory + "/short.npy", "--tokens", "1,2"],
+                "shape [2, 768] of <f4 needs 6144 data bytes, the file holds 4000"
+            ),
+            (
+                ["verify", "fixtures/llama3-tiny", "--against", "fixtures/llama3-tiny", "--tokens", "1,768"],
+                "token id 768 at position 1 is outside the vocabulary 0..<768"
+            ),
+            (
+                ["verify", directory + "/vocab.gguf", "--against", "fixtures/demo", "--tokens", "1,2"],
+                "tensor 'token_embd.weight': missing"
+            ),
+            (
+                ["verify", "fixtures/llama3-tiny", "--reference", "fixtures/llama3-tiny/params.json", "--tokens", "1"],
+                "not a PyTorch zip checkpoint"
+            ),
             (["generate", "fixtures/llama3-tiny", "--prompt-tokens", "5,9999"], "token id 9999 at position 1 is outside the vocabulary"),
             (["generate", directory + "/vocab.gguf", "--prompt", "hi"], "missing"),
         ]
@@ -102,7 +129,9 @@ import Testing
             #expect(result.stderr.contains(row.message), "\(row.arguments): \(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         }
-        for usage in [["verify", "fixtures/demo"], ["generate", "fixtures/demo"], ["generate", "fixtures/demo", "--prompt", "a", "--top-p", "0"]] {
+        for usage in [
+            ["verify", "fixtures/demo"], ["generate", "fixtures/demo"], ["generate", "fixtures/demo", "--prompt", "a", "--top-p", "0"],
+        ] {
             #expect(try Self.run(usage).status == 2, "\(usage)")
         }
     }
@@ -130,7 +159,9 @@ import Testing
         // Sampling with a seed repeats itself.
         var sampled: [String] = []
         for seed in ["7", "7", "8"] {
-            let result = try Self.run(["generate", "fixtures/demo", "--prompt", "Anna", "--temperature", "1.5", "--top-p", "1", "--seed", seed, "-n", "40"])
+            let result = try Self.run([
+                "generate", "fixtures/demo", "--prompt", "Anna", "--temperature", "1.5", "--top-p", "1", "--seed", seed, "-n", "40",
+            ])
             #expect(result.status == 0)
             sampled.append(result.stdout)
         }

@@ -39,7 +39,9 @@ enum QuantizedKernels {
 
     /// One Q8_0 row (`blocks` blocks at `row`) · one quantized activation vector.
     @inline(__always)
-    static func dotQ8_0(_ row: UnsafeRawPointer, _ q: UnsafePointer<Int8>, _ scales: UnsafePointer<Float>, blocks: Int, table: UnsafePointer<Float>)
+    static func dotQ8_0(
+        _ row: UnsafeRawPointer, _ q: UnsafePointer<Int8>, _ scales: UnsafePointer<Float>, blocks: Int, table: UnsafePointer<Float>
+    )
         -> Float
     {
         var sum: Float = 0
@@ -56,7 +58,9 @@ enum QuantizedKernels {
 
     /// One Q4_0 row · one quantized activation vector; nibble j is element j (low) or j + 16 (high), minus 8.
     @inline(__always)
-    static func dotQ4_0(_ row: UnsafeRawPointer, _ q: UnsafePointer<Int8>, _ scales: UnsafePointer<Float>, blocks: Int, table: UnsafePointer<Float>)
+    static func dotQ4_0(
+        _ row: UnsafeRawPointer, _ q: UnsafePointer<Int8>, _ scales: UnsafePointer<Float>, blocks: Int, table: UnsafePointer<Float>
+    )
         -> Float
     {
         var sum: Float = 0

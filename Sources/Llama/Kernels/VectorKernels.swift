@@ -15,16 +15,21 @@ enum VectorKernels {
         while i + 32 <= n {
             let o = i * 4
             s0 += ra.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-            s1 += ra.loadUnaligned(fromByteOffset: o + 32, as: SIMD8<Float>.self)
+            s1 +=
+                ra.loadUnaligned(fromByteOffset: o + 32, as: SIMD8<Float>.self)
                 * rb.loadUnaligned(fromByteOffset: o + 32, as: SIMD8<Float>.self)
-            s2 += ra.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
+            s2 +=
+                ra.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
                 * rb.loadUnaligned(fromByteOffset: o + 64, as: SIMD8<Float>.self)
-            s3 += ra.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
+            s3 +=
+                ra.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
                 * rb.loadUnaligned(fromByteOffset: o + 96, as: SIMD8<Float>.self)
             i += 32
         }
         while i + 8 <= n {
-            s0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            s0 +=
+                ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
             i += 8
         }
         var sum = ((s0 + s1) + (s2 + s3)).sum()
@@ -36,7 +41,9 @@ enum VectorKernels {
     }
 
     /// `out = w ⊙ (x / √(mean(x²) + eps))`, the statistic in f32 (Meta's `RMSNorm`).
-    static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+    static func rmsNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float, _ n: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         let meanSquare = dot(x, x, n) / Float(n)
         let scale = 1 / (meanSquare + eps).squareRoot()
         for i in 0..<n { out[i] = (x[i] * scale) * weight[i] }
