@@ -80,6 +80,7 @@ bench: release $(LLAMA3_TOKENIZER)
 	python3 Benchmarks/bench_tokenize.py
 	python3 Benchmarks/bench_convert.py
 	python3 Benchmarks/bench_generate.py
+	python3 Benchmarks/bench_quantize.py
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources

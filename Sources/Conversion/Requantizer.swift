@@ -21,30 +21,40 @@ public enum Requantizer {
             targets.append(target)
             try writer.addTensor(name: tensor.name, shape: tensor.shape, type: target)
         }
-        var values: [Float] = []
+        var values = [Float](repeating: 0, count: Converter.chunkElements)
         var encoded: [UInt8] = []
         try writer.write(to: path) { index, sink in
             let tensor = input.tensors[index]
             progress?(index, input.tensors.count, tensor.name)
+            defer { input.releasePages(of: tensor.name) }
             try input.withBytes(of: tensor.name) { raw in
                 if tensor.type == targets[index] {
                     try sink(raw)
                     return
                 }
+                // In chunks of 1M elements (a multiple of every block size), so memory stays
+                // bounded whatever the tensor's size.
                 let count = tensor.shape.reduce(1, *)
-                if values.count < count { values = [Float](repeating: 0, count: count) }
-                try values.withUnsafeMutableBufferPointer { whole in
-                    let buffer = UnsafeMutableBufferPointer(rebasing: whole[0..<count])
-                    guard TensorEncoder.decode(raw, type: tensor.type, into: buffer) else {
-                        throw InputError(
-                            "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)",
-                            at: .tensor(tensor.name))
+                var start = 0
+                while start < count {
+                    let length = min(Converter.chunkElements, count - start)
+                    let from = start / tensor.type.blockSize * tensor.type.bytesPerBlock
+                    let to = (start + length) / tensor.type.blockSize * tensor.type.bytesPerBlock
+                    try values.withUnsafeMutableBufferPointer { whole in
+                        let buffer = UnsafeMutableBufferPointer(rebasing: whole[0..<length])
+                        guard TensorEncoder.decode(UnsafeRawBufferPointer(rebasing: raw[from..<to]), type: tensor.type, into: buffer) else {
+                            throw InputError(
+                                "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)",
+                                at: .tensor(tensor.name))
+                        }
+                        if let bad = buffer.firstIndex(where: { !$0.isFinite }) {
+                            throw InputError(
+                                "element \(start + bad) is \(buffer[bad]): refusing to write non-finite weights", at: .tensor(tensor.name))
+                        }
+                        let size = try TensorEncoder.encode(UnsafeBufferPointer(buffer), as: targets[index], name: tensor.name, into: &encoded)
+                        try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
                     }
-                    if let bad = buffer.firstIndex(where: { !$0.isFinite }) {
-                        throw InputError("element \(bad) is \(buffer[bad]): refusing to write non-finite weights", at: .tensor(tensor.name))
-                    }
-                    let size = try TensorEncoder.encode(UnsafeBufferPointer(buffer), as: targets[index], name: tensor.name, into: &encoded)
-                    try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
+                    start += length
                 }
             }
         }

@@ -225,6 +225,14 @@ public final class GGUFFile: TensorSource {
         return try mapped.withBytes(start..<start + tensors[index].byteCount, body)
     }
 
+    /// Drops tensor `name`'s pages from this process after a one-pass read (they stay in the page
+    /// cache), so streaming a multi-gigabyte file does not grow the resident set by its size.
+    public func releasePages(of name: String) {
+        guard let index = indexByName[name] else { return }
+        let start = dataOffset + tensors[index].offset
+        mapped.release(start..<start + tensors[index].byteCount)
+    }
+
     public func info(named name: String) -> TensorCore.TensorInfo? {
         indexByName[name].map { tensorInfos[$0] }
     }
