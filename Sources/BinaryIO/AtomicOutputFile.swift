@@ -4,11 +4,27 @@
     import Darwin
 #endif
 
+/// The temporary file being written, as a C string, for the signal handler: it may only call
+/// async-signal-safe functions, so it reads this pointer and calls `unlink` and `_exit`.
+/// Written only on the thread that creates and commits the output, before and after the handler
+/// can need it.
+nonisolated(unsafe) private var partialPathForSignals: UnsafeMutablePointer<CChar>? = nil
+
+/// SIGINT/SIGTERM/SIGHUP while writing: remove the partial file, exit 128 + signal (130 for ^C).
+private func removePartialOutputAndExit(_ signal: Int32) {
+    if let path = partialPathForSignals { unlink(path) }
+    _exit(128 + signal)
+}
+
 /// An output written to a temporary file beside its target and renamed over it only when
 /// complete (DESIGN.md rule 5): a failed run leaves the old target untouched and no partial file.
 ///
 /// Buffered; `commit()` flushes, fsyncs and renames; dropping it uncommitted removes the
-/// temporary file.
+/// temporary file. The temporary file is `.NAME.llamakit-partial-PID` beside the target: SIGINT,
+/// SIGTERM and SIGHUP remove it (exit 130, 143, 129); after a SIGKILL or a power cut it stays,
+/// and the next run writing the same target removes it if process PID is gone. Two runs writing
+/// one target each write their own temporary file and rename it whole, so the target is always
+/// one run's complete output.
 public final class AtomicOutputFile {
     public let path: String
     public let temporaryPath: String
@@ -25,16 +41,47 @@ public final class AtomicOutputFile {
         let directory = FileSystem.parent(of: path)
         let name = String(path.split(separator: "/").last ?? "")
         temporaryPath = FileSystem.join(directory, ".\(name).llamakit-partial-\(getpid())")
+        Self.removeStalePartials(directory: directory, name: name)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw InputError("cannot create the output next to it: \(String(cString: strerror(errno)))", file: temporaryPath)
         }
         buffer.reserveCapacity(Self.bufferSize)
+        partialPathForSignals = strdup(temporaryPath)
+        // A parent may have spawned us with these blocked (libdispatch threads block signals,
+        // and a spawned process inherits the mask): unblock them, or ^C would wait until the end.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            signal(sig, removePartialOutputAndExit)
+            sigaddset(&set, sig)
+        }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     deinit {
         if fd >= 0 { close(fd) }
         if !committed { unlink(temporaryPath) }
+        forgetForSignals()
+    }
+
+    private func forgetForSignals() {
+        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_DFL) }
+        if let path = partialPathForSignals {
+            partialPathForSignals = nil
+            free(path)
+        }
+    }
+
+    /// Removes `.NAME.llamakit-partial-PID` files left by runs that were killed (PID no longer
+    /// exists); a live run's file is left alone.
+    static func removeStalePartials(directory: String, name: String) {
+        let prefix = ".\(name).llamakit-partial-"
+        guard let entries = try? FileSystem.contents(of: directory) else { return }
+        for entry in entries where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(FileSystem.join(directory, entry)) }
+        }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -85,5 +132,6 @@ public final class AtomicOutputFile {
             throw InputError("cannot rename the finished output into place: \(String(cString: strerror(errno)))", file: path)
         }
         committed = true
+        forgetForSignals()
     }
 }

@@ -55,6 +55,7 @@ struct ConvertCommand: ParsableCommand {
                 options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly), to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
+                Failpoint.pauseAfterFirstTensor(index)
             }
             if terminal { Console.status("") }
             var notes = ["\(summary.tensorCount) tensors", target.rawValue, config.family.rawValue]

@@ -34,6 +34,7 @@ struct QuantizeCommand: ParsableCommand {
             let terminal = Console.stderrIsTerminal
             try Requantizer.run(input: file, type: type, to: output) { index, count, name in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(name)") }
+                Failpoint.pauseAfterFirstTensor(index)
             }
             if terminal { Console.status("") }
             print("wrote \(output): \(file.tensors.count) tensors, \(type.rawValue)")
