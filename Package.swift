@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -29,6 +30,8 @@ let package = Package(
             dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TorchCheckpoint", "TensorCore", "BinaryIO"]
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization"]),
+        .target(
+            name: "FuzzHarnesses", dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
@@ -47,6 +50,13 @@ let package = Package(
             dependencies: ["Conversion", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint", "BinaryIO"]
         ),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer executables, one per reader: only with LLAMAKIT_FUZZ=1 (Fuzz/run builds them with
+// -sanitize=fuzzer,address -parse-as-library; libFuzzer supplies main).
+if ProcessInfo.processInfo.environment["LLAMAKIT_FUZZ"] != nil {
+    package.targets.append(.executableTarget(name: "Fuzz", dependencies: ["FuzzHarnesses"], path: "Sources/Fuzz"))
+}

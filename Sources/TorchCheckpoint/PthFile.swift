@@ -268,6 +268,14 @@ public final class PthFile: TensorSource {
         return mapped.withBytes(start..<start + count * record.dtype.itemSize) { $0 }
     }
 
+    /// The tensor names a `data.pkl` describes, interpreted by the same allowlist machine as a
+    /// whole file (for tools and fuzzing: no zip, no storages checked).
+    /// - Throws: `InputError` at the byte offset of the first violation.
+    public static func tensorNames(describedBy pickle: [UInt8]) throws -> [String] {
+        let result = try PickleMachine.run(pickle)
+        return try result.namedTensors(maxDepth: PickleMachine.Limits().maxNestingForNames).map(\.name)
+    }
+
     /// The whole file mapped, made on first use and kept while `self` lives.
     private func mapping() throws -> MappedFile {
         if let mappedFile { return mappedFile }

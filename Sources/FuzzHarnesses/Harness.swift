@@ -1,0 +1,58 @@
+import BinaryIO
+import Foundation
+import GGUF
+import Llama
+import LlamaTokenizers
+import TensorCore
+import TorchCheckpoint
+
+/// One entry point per reader, shared by the libFuzzer executables (`Fuzz/run`, built with
+/// `LLAMAKIT_FUZZ=1`) and the corpus replay test in `make test`. Each takes arbitrary bytes and
+/// must return or throw `InputError` — never crash, hang or allocate without bound. File-based
+/// readers get the bytes through a file in `/dev/shm` (or the temporary directory).
+public enum Harness: String, CaseIterable, Sendable {
+    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy
+
+    public func run(_ bytes: [UInt8]) {
+        do {
+            switch self {
+            case .pickle: _ = try PthFile.tensorNames(describedBy: bytes)
+            case .tiktoken: _ = try Llama3Tokenizer(parsing: bytes).encode("Hello, world! 123", bos: true, eos: false, allowSpecial: false)
+            case .sentencepiece:
+                let tokenizer = try SentencePieceTokenizer(parsing: bytes)
+                let ids = tokenizer.encode("Hello, world! 123 ünï", bos: true, eos: false, allowSpecial: false)
+                _ = try tokenizer.decode(ids)
+            case .params:
+                let params = try LlamaParams.parse(bytes)
+                _ = LlamaConfig.family(params: params, tokenizer: nil)
+            case .npy:
+                let array = try NumpyArray(parsing: bytes)
+                _ = array.floats() ?? array.integers().map { $0.map(Float.init) }
+            case .zip, .pth:
+                try Self.withFile(bytes) { path in
+                    let file = try PthFile(path: path)
+                    file.readPath = self == .zip ? .libzip : .mapped
+                    // Reading every tensor exercises the offsets and strides the file claims.
+                    for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
+                }
+            case .gguf:
+                try Self.withFile(bytes) { path in
+                    let file = try GGUFFile(path: path)
+                    for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
+                }
+            }
+        } catch is InputError {
+        } catch {
+            fatalError("\(self): a reader threw something other than InputError: \(error)")
+        }
+    }
+
+    private static let directory = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+
+    private static func withFile(_ bytes: [UInt8], _ body: (String) throws -> Void) throws {
+        let path = "\(directory)/llamakit-fuzz-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard FileManager.default.createFile(atPath: path, contents: Data(bytes)) else { fatalError("cannot write \(path)") }
+        defer { unlink(path) }
+        try body(path)
+    }
+}
