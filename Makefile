@@ -13,7 +13,7 @@ NATIVE_FLAGS := $(if $(PORTABLE),,$(shell grep -q -w avx2 /proc/cpuinfo 2>/dev/n
 LLAMA3_TOKENIZER := fixtures/.cache/llama3/tokenizer.model
 LLAMA3_TOKENIZER_SHA256 := 82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55
 
-.PHONY: deps build release demo test interop bench lint clean
+.PHONY: deps build release demo test interop bench lint clean sanitize fuzz
 
 deps:
 	@if ! pkg-config --exists libzip 2>/dev/null; then \
@@ -87,3 +87,12 @@ lint:
 
 clean:
 	rm -rf .build
+
+# The whole test suite under AddressSanitizer, then ThreadSanitizer (issue 6; slow, not in CI).
+sanitize: deps $(LLAMA3_TOKENIZER)
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+# Every reader under libFuzzer + ASan, FUZZ_SECONDS each (default 600), two at a time.
+fuzz:
+	Fuzz/run $(or $(FUZZ_SECONDS),600)

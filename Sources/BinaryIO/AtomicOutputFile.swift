@@ -122,6 +122,35 @@ public final class AtomicOutputFile {
         }
     }
 
+    /// Appends `count` bytes of `source` from `offset`, copied file to file by the kernel
+    /// (`sendfile`), never through this process's memory; falls back to `pread` + `write`.
+    /// - Throws: `InputError` if the source ends early or a write fails.
+    public func copy(from source: FileReader, offset: Int, count: Int) throws {
+        precondition(offset >= 0 && count >= 0 && offset + count <= source.size)
+        try flush()
+        var position = offset
+        var remaining = count
+        while remaining > 0 {
+            let sent = sendfile(fd, source.fd, &position, min(remaining, 1 << 30))
+            if sent < 0 && errno == EINTR { continue }
+            if sent < 0 && (errno == EINVAL || errno == ENOSYS) { break }
+            guard sent > 0 else {
+                throw InputError(
+                    sent == 0 ? "the source ended early" : "write failed: \(String(cString: strerror(errno)))", file: path)
+            }
+            remaining -= sent
+        }
+        if remaining > 0 {
+            while remaining > 0 {
+                let length = min(remaining, Self.bufferSize)
+                try source.bytes(position..<position + length).withUnsafeBytes { try writeAll($0) }
+                position += length
+                remaining -= length
+            }
+        }
+        bytesWritten += count
+    }
+
     /// Flushes, syncs and renames the temporary file over the target.
     public func commit() throws {
         try flush()

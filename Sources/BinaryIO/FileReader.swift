@@ -14,7 +14,7 @@
 public final class FileReader: @unchecked Sendable {
     public let path: String
     public let size: Int
-    private let fd: Int32
+    let fd: Int32
 
     /// - Throws: `InputError` with the OS's text when the file cannot be opened.
     public init(path: String) throws {

@@ -116,6 +116,12 @@ public enum Converter {
                 return
             }
             let info = source.info(named: meta)!
+            // Meta's bf16 weights go into a bf16 file bit for bit, copied by the kernel when the
+            // checkpoint stores them contiguously.
+            if tensor.type == .bf16 && info.dtype == .bf16, let range = try source.storedRange(of: meta) {
+                try sink.copy(range)
+                return
+            }
             try source.withBytes(of: meta) { raw in
                 // Meta's bf16 weights go into a bf16 file bit for bit.
                 if tensor.type == .bf16 && info.dtype == .bf16 {

@@ -1,4 +1,5 @@
 import BinaryIO
+import TensorCore
 
 /// Writes GGUF v3 (`../shared/reference/gguf.md` §1–§2): header, metadata in insertion order,
 /// tensor infos with sequential aligned offsets, then tensor data streamed one tensor at a time
@@ -94,12 +95,12 @@ public struct GGUFWriter {
     /// more calls).
     /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
     ///   the target is then left as it was.
-    public func write(to path: String, fill: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+    public func write(to path: String, fill: (Int, Sink) throws -> Void) throws {
         let file = try AtomicOutputFile(path: path)
         try file.write(header())
         for (index, tensor) in tensors.enumerated() {
             let start = file.bytesWritten
-            try fill(index) { try file.write($0) }
+            try fill(index, Sink(file: file))
             let written = file.bytesWritten - start
             guard written == tensor.byteCount else {
                 throw InputError(
@@ -109,5 +110,15 @@ public struct GGUFWriter {
             try file.writeZeros(padded(written) - written)
         }
         try file.commit()
+    }
+
+    /// Where `fill` sends a tensor's bytes: `sink(bytes)`, or `sink.copy(range)` to have the
+    /// kernel copy them straight from the source file.
+    public struct Sink {
+        let file: AtomicOutputFile
+
+        public func callAsFunction(_ bytes: UnsafeRawBufferPointer) throws { try file.write(bytes) }
+
+        public func copy(_ range: StoredRange) throws { try file.copy(from: range.file, offset: range.offset, count: range.count) }
     }
 }

@@ -1,3 +1,5 @@
+import BinaryIO
+
 /// Anything that holds named tensors: a `.pth` file, a sharded set merged on the fly, a GGUF file.
 ///
 /// Consumers (inspect, convert, the forward pass) see tensors only through this protocol
@@ -21,8 +23,28 @@ public protocol TensorSource: AnyObject {
     /// records). The forward pass keeps weights this way instead of copying them.
     /// - Throws: `InputError` if the tensor is unknown or the file cannot be mapped.
     func residentBytes(of name: String) throws -> UnsafeRawBufferPointer?
+
+    /// Where tensor `name`'s bytes lie in a file, when they are stored there contiguous and
+    /// little-endian (an uncompressed `.pth` record); nil otherwise. Lets a writer copy them
+    /// file to file in the kernel without touching them.
+    /// - Throws: `InputError` if the tensor is unknown.
+    func storedRange(of name: String) throws -> StoredRange?
+}
+
+/// A contiguous byte range of an open file.
+public struct StoredRange {
+    public let file: FileReader
+    public let offset: Int
+    public let count: Int
+
+    public init(file: FileReader, offset: Int, count: Int) {
+        self.file = file
+        self.offset = offset
+        self.count = count
+    }
 }
 
 extension TensorSource {
     public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? { nil }
+    public func storedRange(of name: String) throws -> StoredRange? { nil }
 }

@@ -268,6 +268,19 @@ public final class PthFile: TensorSource {
         return mapped.withBytes(start..<start + count * record.dtype.itemSize) { $0 }
     }
 
+    public func storedRange(of name: String) throws -> StoredRange? {
+        guard let index = indexByName[name] else {
+            throw InputError("no such tensor", at: .tensor(name), file: path)
+        }
+        let record = tensors[index].record
+        let entry = directory.entries[tensors[index].entry]
+        let count = tensorInfos[index].elementCount
+        guard entry.method == 0, !isBigEndian, count > 0, StridedGather.isContiguous(shape: record.shape, strides: record.strides)
+        else { return nil }
+        let itemSize = record.dtype.itemSize
+        return StoredRange(file: file, offset: entry.dataOffset + record.storageOffset * itemSize, count: count * itemSize)
+    }
+
     /// The tensor names a `data.pkl` describes, interpreted by the same allowlist machine as a
     /// whole file (for tools and fuzzing: no zip, no storages checked).
     /// - Throws: `InputError` at the byte offset of the first violation.
