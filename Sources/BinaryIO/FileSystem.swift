@@ -28,10 +28,12 @@ public enum FileSystem {
         }
         defer { closedir(handle) }
         var names: [String] = []
+        // glibc allocates each dirent only as long as its name (d_reclen), so the name is read
+        // in place up to its NUL: copying `entry.pointee.d_name` (256 bytes) read past the
+        // record (AddressSanitizer, `make sanitize`).
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
             if name != "." && name != ".." { names.append(name) }
         }
         return names.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }

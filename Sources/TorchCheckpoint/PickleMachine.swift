@@ -14,15 +14,25 @@ struct PickleMachine {
         var maxStack = 1_000_000
         var maxMarkDepth = 1_000
         var maxMemo = 1_000_000
-        var maxObjects = 10_000_000
+        /// Containers, storages and tensors. A flood of 1-byte EMPTY_DICTs costs about 80 bytes
+        /// of memory each (arena, stack, list), so this caps that at about 160 MB.
+        var maxObjects = 2_000_000
         var maxStringBytes = 1 << 20
         var maxGlobalNameBytes = 256
         var maxRank = 16
         /// How deep the tensor naming walk follows nested containers.
         var maxNestingForNames = 64
+        /// The longest dotted tensor name (Meta's are under 64 bytes; GGUF allows 64).
+        var maxNameBytes = 1024
+        /// All tensor names together may take at most this many bytes per pickle byte, plus
+        /// `namesFixedBytes`: a key reused through the memo cannot multiply into gigabytes.
+        var namesBytesPerPickleByte = 4
+        var namesFixedBytes = 1 << 20
     }
 
     struct Result {
+        /// Size of the pickle that produced this result (the names cap scales with it).
+        var pickleBytes: Int
         var root: PickleValue
         var tuples: TupleArena
         var lists: [[PickleValue]]
@@ -61,7 +71,7 @@ struct PickleMachine {
         var machine = PickleMachine(bytes: bytes, limits: limits)
         let root = try machine.execute()
         return Result(
-            root: root, tuples: machine.tuples, lists: machine.lists, dicts: machine.dicts,
+            pickleBytes: bytes.count, root: root, tuples: machine.tuples, lists: machine.lists, dicts: machine.dicts,
             storages: machine.storages, tensors: machine.tensors)
     }
 
@@ -188,19 +198,20 @@ struct PickleMachine {
             default: throw fail("BUILD on a \(target.typeName), expected an OrderedDict or a tensor")
             }
         case .append:
-            let value = try pop()
-            try appendToTopList([value], opcode)
+            guard stack.count - 1 > (marks.last ?? 0) else { throw fail("stack underflow") }
+            try appendToList(itemsFrom: stack.count - 1, opcode)
         case .appends:
-            let items = try popToMark()
-            try appendToTopList(items, opcode)
+            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            try appendToList(itemsFrom: mark, opcode)
         case .setitem:
-            let value = try pop()
-            let key = try pop()
-            try setItemsOnTopDict([key, value], opcode)
+            guard stack.count - 2 > (marks.last ?? 0) else { throw fail("stack underflow") }
+            try setItemsOnDict(itemsFrom: stack.count - 2, opcode)
         case .setitems:
-            let items = try popToMark()
-            guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number (\(items.count)) of keys and values") }
-            try setItemsOnTopDict(items, opcode)
+            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            guard (stack.count - mark) % 2 == 0 else {
+                throw fail("SETITEMS with an odd number (\(stack.count - mark)) of keys and values")
+            }
+            try setItemsOnDict(itemsFrom: mark, opcode)
         case .binpersid:
             let pid = try pop()
             try push(try persistentLoad(pid))
@@ -246,12 +257,6 @@ struct PickleMachine {
         return stack.removeLast()
     }
 
-    private mutating func popToMark() throws -> [PickleValue] {
-        guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
-        defer { stack.removeSubrange(mark...) }
-        return Array(stack[mark...])
-    }
-
     /// Moves the top `count` stack values (above the innermost MARK) into a new tuple.
     private mutating func newTuple(fromStackTop count: Int) throws -> PickleValue {
         guard stack.count - (marks.last ?? 0) >= count else { throw fail("stack underflow") }
@@ -267,26 +272,39 @@ struct PickleMachine {
         return .dict(dicts.count - 1)
     }
 
-    private mutating func appendToTopList(_ items: [PickleValue], _ opcode: PickleOpcode) throws {
-        guard stack.count > (marks.last ?? 0), case .list(let index) = stack[stack.count - 1] else {
-            throw fail("\(opcode.pythonName) on a \(stack.last?.typeName ?? "empty stack"), expected a list")
+    /// The container just below `start` (above the innermost MARK), which `stack[start...]`
+    /// goes into.
+    private func container(below start: Int, _ opcode: PickleOpcode, expected: String) throws -> PickleValue {
+        guard start > (marks.last ?? 0) else {
+            throw fail("\(opcode.pythonName) on an empty stack, expected a \(expected)")
         }
-        lists[index].append(contentsOf: items)
+        return stack[start - 1]
     }
 
-    private mutating func setItemsOnTopDict(_ items: [PickleValue], _ opcode: PickleOpcode) throws {
-        guard stack.count > (marks.last ?? 0), case .dict(let index) = stack[stack.count - 1] else {
-            throw fail("\(opcode.pythonName) on a \(stack.last?.typeName ?? "empty stack"), expected a dict")
+    /// Moves `stack[start...]` into the list below it, straight from the stack (no copy).
+    private mutating func appendToList(itemsFrom start: Int, _ opcode: PickleOpcode) throws {
+        guard case .list(let index) = try container(below: start, opcode, expected: "list") else {
+            throw fail("\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a list")
         }
-        var pair = 0
-        while pair < items.count {
-            switch items[pair] {
+        lists[index].append(contentsOf: stack[start...])
+        stack.removeSubrange(start...)
+    }
+
+    /// Sets the key-value pairs `stack[start...]` on the dict below them.
+    private mutating func setItemsOnDict(itemsFrom start: Int, _ opcode: PickleOpcode) throws {
+        guard case .dict(let index) = try container(below: start, opcode, expected: "dict") else {
+            throw fail("\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a dict")
+        }
+        var pair = start
+        while pair < stack.count {
+            switch stack[pair] {
             case .string, .int, .bool, .none, .float, .tuple: break
-            default: throw fail("dict key of type \(items[pair].typeName) is not allowed")
+            default: throw fail("dict key of type \(stack[pair].typeName) is not allowed")
             }
-            dicts[index].set(items[pair], items[pair + 1])
+            dicts[index].set(stack[pair], stack[pair + 1])
             pair += 2
         }
+        stack.removeSubrange(start...)
     }
 
     // MARK: - Arguments

@@ -20,7 +20,7 @@ public final class PthFile: TensorSource {
 
     /// Caps on what the file can make us allocate.
     public struct Limits: Sendable {
-        public var maxPickleBytes = 64 << 20
+        public var maxPickleBytes = 16 << 20
         public var maxEntries = 1_000_000
         public init() {}
     }
@@ -118,7 +118,7 @@ public final class PthFile: TensorSource {
         let named: [(name: String, tensor: Int)]
         do {
             result = try PickleMachine.run(pickle)
-            named = try result.namedTensors(maxDepth: PickleMachine.Limits().maxNestingForNames)
+            named = try result.namedTensors()
         } catch let error as InputError {
             var located = error
             if case .byteOffset(let offset) = error.location {
@@ -286,7 +286,7 @@ public final class PthFile: TensorSource {
     /// - Throws: `InputError` at the byte offset of the first violation.
     public static func tensorNames(describedBy pickle: [UInt8]) throws -> [String] {
         let result = try PickleMachine.run(pickle)
-        return try result.namedTensors(maxDepth: PickleMachine.Limits().maxNestingForNames).map(\.name)
+        return try result.namedTensors().map(\.name)
     }
 
     /// The whole file mapped, made on first use and kept while `self` lives.

@@ -19,6 +19,7 @@ struct LlamaKitCommand: ParsableCommand {
     /// ArgumentParser's own entry point, except that bad usage exits 2 (its default is 64),
     /// as every LlamaKit error does.
     static func main() {
+        PeakMemoryReport.installIfAsked()
         do {
             var command = try parseAsRoot()
             try command.run()
