@@ -90,7 +90,7 @@ clean:
 
 # The whole test suite under AddressSanitizer, then ThreadSanitizer (issue 6; slow, not in CI).
 sanitize: deps $(LLAMA3_TOKENIZER)
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Tests/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
 # Every reader under libFuzzer + ASan, FUZZ_SECONDS each (default 600), two at a time.

@@ -6,12 +6,15 @@ checkpoint of bench_read.py (plus Meta's real Llama 3 tokenizer.model):
   (torch.load(mmap=True) + gguf.quants.quantize + gguf.GGUFWriter, Q8_0)
 
 Peak RSS from /usr/bin/time -v. Warm page cache; outputs in Benchmarks/.work/ (deleted after).
-    python3 Benchmarks/bench_convert.py [--skip-python]
+The cp and convert rows run --runs times in alternating order (the disk is noisy) and report medians;
+the Python path runs once (29 s, 6.4 GB).
+    python3 Benchmarks/bench_convert.py [--runs 3] [--skip-python]
 """
-import json
+import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -49,6 +52,10 @@ def timed(cmd):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="rounds of cp and convert (medians reported)")
+    parser.add_argument("--skip-python", action="store_true", help="leave out the torch + gguf-py path")
+    args = parser.parse_args()
     if not os.path.exists(os.path.join(CKPT, "consolidated.00.pth")):
         subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "bench_read.py"), "--runs", "1"], check=True)
     shutil.copyfile(TOKENIZER, os.path.join(CKPT, "tokenizer.model"))
@@ -56,21 +63,28 @@ def main():
     size = os.path.getsize(pth)
     subprocess.run(["cat", pth], stdout=subprocess.DEVNULL, check=True)
     largest = 128256 * 2048 * 4  # the embedding widened to f32, the largest buffer convert holds
-    results = {}
-    for label, cmd, output in [
+    rows = [
         ("cp", ["cp", pth, os.path.join(WORK, "copy.pth")], os.path.join(WORK, "copy.pth")),
         # convert fsyncs its output before renaming it into place; this is the like-for-like copy.
         ("cp + fsync", ["sh", "-c", f"cp '{pth}' '{WORK}/copy2.pth' && sync '{WORK}/copy2.pth'"], os.path.join(WORK, "copy2.pth")),
         ("convert bf16", [LLAMAKIT, "convert", CKPT, "-o", os.path.join(WORK, "out-bf16.gguf"), "--type", "bf16"], os.path.join(WORK, "out-bf16.gguf")),
         ("convert q8_0", [LLAMAKIT, "convert", CKPT, "-o", os.path.join(WORK, "out-q8_0.gguf"), "--type", "q8_0"], os.path.join(WORK, "out-q8_0.gguf")),
-    ] + ([] if "--skip-python" in sys.argv else [
-        ("python q8_0", [sys.executable, "-c", PYTHON_PATH, pth, os.path.join(WORK, "py-q8_0.gguf")], os.path.join(WORK, "py-q8_0.gguf")),
-    ]):
-        results[label] = timed(cmd)
+    ]
+    samples = {label: [] for label, _, _ in rows}
+    for round_ in range(args.runs):
+        for label, cmd, output in (rows if round_ % 2 == 0 else rows[::-1]):
+            samples[label].append(timed(cmd))
+            os.remove(output)
+    results = {label: (statistics.median(t for t, _ in runs), max(r for _, r in runs)) for label, runs in samples.items()}
+    if not args.skip_python:
+        output = os.path.join(WORK, "py-q8_0.gguf")
+        results["python q8_0"] = timed([sys.executable, "-c", PYTHON_PATH, pth, output])
         os.remove(output)
     cp = results["cp"][0]
     cp_sync = results["cp + fsync"][0]
-    print(f"checkpoint: {pth} ({size / 1e9:.2f} GB), warm page cache, one run each")
+    print(f"checkpoint: {pth} ({size / 1e9:.2f} GB), warm page cache, medians of {args.runs} alternating runs (python: one)")
+    for label, runs in samples.items():
+        print(f"  {label:13} runs: " + ", ".join(f"{t:.2f} s" for t, _ in runs))
     for label, (seconds, rss) in results.items():
         ratio = f"{seconds / cp:5.2f}× cp, {seconds / cp_sync:5.2f}× cp+fsync" if not label.startswith("cp") else " " * 26
         print(f"  {label:13} {seconds:7.2f} s  {ratio}  peak RSS {rss / 1e6:7.0f} MB")

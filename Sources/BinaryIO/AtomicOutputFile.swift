@@ -4,15 +4,71 @@
     import Darwin
 #endif
 
-/// The temporary file being written, as a C string, for the signal handler: it may only call
-/// async-signal-safe functions, so it reads this pointer and calls `unlink` and `_exit`.
-/// Written only on the thread that creates and commits the output, before and after the handler
-/// can need it.
-nonisolated(unsafe) private var partialPathForSignals: UnsafeMutablePointer<CChar>? = nil
+/// The temporary files being written, for the signal handler: it may only call async-signal-safe
+/// functions, so it walks fixed slots of C strings and calls `unlink`, then `_exit`. Slots are
+/// never freed (a handler running on another thread can never read freed memory); a mutex orders
+/// registrations, so several outputs written at once by one process (the tests do) each keep
+/// their own slot (a single global pointer leaked one path and lost the other: LeakSanitizer).
+private final class PartialFileRegistry: @unchecked Sendable {
+    static let slotCount = 32
+    static let slotBytes = 4096
+    let paths: UnsafeMutablePointer<CChar>
+    let active: UnsafeMutablePointer<Int32>
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private var activeCount = 0
 
-/// SIGINT/SIGTERM/SIGHUP while writing: remove the partial file, exit 128 + signal (130 for ^C).
-private func removePartialOutputAndExit(_ signal: Int32) {
-    if let path = partialPathForSignals { unlink(path) }
+    init() {
+        paths = .allocate(capacity: Self.slotCount * Self.slotBytes)
+        paths.initialize(repeating: 0, count: Self.slotCount * Self.slotBytes)
+        active = .allocate(capacity: Self.slotCount)
+        active.initialize(repeating: 0, count: Self.slotCount)
+        lock = .allocate(capacity: 1)
+        pthread_mutex_init(lock, nil)
+    }
+
+    /// - Returns: the slot, or nil when all are taken or the path does not fit (no cleanup on
+    ///   signals for that file then; SIGKILL-style recovery still applies).
+    func register(_ path: String) -> Int? {
+        let bytes = Array(path.utf8)
+        guard bytes.count < Self.slotBytes else { return nil }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        guard let slot = (0..<Self.slotCount).first(where: { active[$0] == 0 }) else { return nil }
+        let base = paths + slot * Self.slotBytes
+        for (index, byte) in bytes.enumerated() { base[index] = CChar(bitPattern: byte) }
+        base[bytes.count] = 0
+        active[slot] = 1
+        activeCount += 1
+        if activeCount == 1 {
+            // A parent may have spawned us with these blocked (libdispatch threads block signals,
+            // and a spawned process inherits the mask): unblock them, or ^C would wait until the end.
+            var set = sigset_t()
+            sigemptyset(&set)
+            for sig in [SIGINT, SIGTERM, SIGHUP] {
+                signal(sig, removePartialOutputsAndExit)
+                sigaddset(&set, sig)
+            }
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        }
+        return slot
+    }
+
+    func unregister(_ slot: Int) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        active[slot] = 0
+        activeCount -= 1
+        if activeCount == 0 { for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_DFL) } }
+    }
+}
+
+private let partialFiles = PartialFileRegistry()
+
+/// SIGINT/SIGTERM/SIGHUP while writing: remove the partial files, exit 128 + signal (130 for ^C).
+private func removePartialOutputsAndExit(_ signal: Int32) {
+    for slot in 0..<PartialFileRegistry.slotCount where partialFiles.active[slot] != 0 {
+        unlink(partialFiles.paths + slot * PartialFileRegistry.slotBytes)
+    }
     _exit(128 + signal)
 }
 
@@ -32,6 +88,8 @@ public final class AtomicOutputFile {
     private var buffer: [UInt8] = []
     private var committed = false
     public private(set) var bytesWritten = 0
+    /// This file's slot in the signal handler's list, while it is being written.
+    private var signalSlot: Int?
 
     private static let bufferSize = 1 << 20
 
@@ -47,16 +105,7 @@ public final class AtomicOutputFile {
             throw InputError("cannot create the output next to it: \(String(cString: strerror(errno)))", file: temporaryPath)
         }
         buffer.reserveCapacity(Self.bufferSize)
-        partialPathForSignals = strdup(temporaryPath)
-        // A parent may have spawned us with these blocked (libdispatch threads block signals,
-        // and a spawned process inherits the mask): unblock them, or ^C would wait until the end.
-        var set = sigset_t()
-        sigemptyset(&set)
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, removePartialOutputAndExit)
-            sigaddset(&set, sig)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+        signalSlot = partialFiles.register(temporaryPath)
     }
 
     deinit {
@@ -66,10 +115,9 @@ public final class AtomicOutputFile {
     }
 
     private func forgetForSignals() {
-        for sig in [SIGINT, SIGTERM, SIGHUP] { signal(sig, SIG_DFL) }
-        if let path = partialPathForSignals {
-            partialPathForSignals = nil
-            free(path)
+        if let slot = signalSlot {
+            signalSlot = nil
+            partialFiles.unregister(slot)
         }
     }
 

@@ -23,11 +23,14 @@ public enum Converter {
         public var ropeScalingFactor: Double?
         /// Metadata and tokenizer only, no tensors (llama.cpp's vocab-only files).
         public var vocabOnly: Bool
-        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false) {
+        /// Threads that widen, check and quantize each chunk; the output is the same for any count.
+        public var threads: Int
+        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1) {
             self.type = type
             self.name = name
             self.ropeScalingFactor = ropeScalingFactor
             self.vocabOnly = vocabOnly
+            self.threads = threads
         }
     }
 
@@ -132,23 +135,22 @@ public enum Converter {
                 let count = info.elementCount
                 let itemSize = info.dtype.itemSize
                 if scratch.count < min(count, chunkElements) { scratch = [Float](repeating: 0, count: min(count, chunkElements)) }
+                let chunkBytes = try TensorEncoder.encodedSize(min(count, chunkElements), as: tensor.type, name: meta)
+                if encoded.count < chunkBytes { encoded = [UInt8](repeating: 0, count: chunkBytes) }
                 try scratch.withUnsafeMutableBufferPointer { buffer in
-                    var start = 0
-                    while start < count {
-                        let length = min(chunkElements, count - start)
-                        let values = UnsafeMutableBufferPointer(rebasing: buffer[0..<length])
-                        let chunk = UnsafeRawBufferPointer(rebasing: raw[(start * itemSize)..<((start + length) * itemSize)])
-                        guard FloatConversion.widen(chunk, dtype: info.dtype, into: values) else {
-                            throw InputError(
-                                "dtype \(info.dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(meta))
+                    try encoded.withUnsafeMutableBytes { output in
+                        var start = 0
+                        while start < count {
+                            let length = min(chunkElements, count - start)
+                            let size = try TensorEncoder.encodedSize(length, as: tensor.type, name: meta)
+                            let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<size])
+                            try TensorEncoder.convertChunk(
+                                UnsafeRawBufferPointer(rebasing: raw[(start * itemSize)..<((start + length) * itemSize)]),
+                                dtype: info.dtype, firstElement: start, as: tensor.type, name: meta,
+                                values: UnsafeMutableBufferPointer(rebasing: buffer[0..<length]), into: out, threads: options.threads)
+                            try sink(UnsafeRawBufferPointer(out))
+                            start += length
                         }
-                        if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                            throw InputError(
-                                "element \(start + bad) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(meta))
-                        }
-                        let size = try TensorEncoder.encode(UnsafeBufferPointer(values), as: tensor.type, name: meta, into: &encoded)
-                        try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
-                        start += length
                     }
                 }
             }

@@ -5,6 +5,10 @@ import Llama
 import LlamaTokenizers
 import TorchCheckpoint
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
@@ -36,7 +40,11 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Write only the metadata and the tokenizer, no tensors.")
     var vocabOnly = false
 
+    @Option(help: "Threads that quantize or narrow the tensors (default: the CPUs online, at most 8). The file is the same for any count.")
+    var threads: Int = min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+
     func validate() throws {
+        if threads < 1 || threads > 256 { throw ValidationError("--threads must be 1…256") }
         if vocabOnly && noTokenizer { throw ValidationError("--vocab-only needs the tokenizer: drop --no-tokenizer") }
     }
 
@@ -52,7 +60,7 @@ struct ConvertCommand: ParsableCommand {
             let terminal = Console.stderrIsTerminal
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,
-                options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly), to: output
+                options: .init(type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: threads), to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
                 Failpoint.pauseAfterFirstTensor(index)

@@ -125,3 +125,51 @@ import TorchCheckpoint
         #expect(try Data(contentsOf: URL(fileURLWithPath: first)) == Data(contentsOf: URL(fileURLWithPath: second)))
     }
 }
+
+/// `convert --threads N` splits each chunk over threads: the bytes, and the first bad element an
+/// error names, must not depend on N.
+@Suite struct ParallelChunkTests {
+    static let count = 200_000 + 64  // whole blocks, not a multiple of the thread count
+
+    static func bf16Chunk(nanAt: Int? = nil) -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count * 2)
+        for index in 0..<count {
+            var value = Float.random(in: -3...3, using: &generator)
+            if index == nanAt { value = .nan }
+            let bits = UInt16(value.bitPattern >> 16)
+            bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)]
+        }
+        return bytes
+    }
+
+    static func encode(_ raw: [UInt8], _ type: GGMLType, threads: Int) throws -> [UInt8] {
+        var values = [Float](repeating: 0, count: count)
+        var out = [UInt8](repeating: 0, count: try TensorEncoder.encodedSize(count, as: type, name: "t"))
+        try raw.withUnsafeBytes { raw in
+            try values.withUnsafeMutableBufferPointer { values in
+                try out.withUnsafeMutableBytes { out in
+                    try TensorEncoder.convertChunk(
+                        raw, dtype: .bf16, firstElement: 1_000_000, as: type, name: "t", values: values, into: out, threads: threads)
+                }
+            }
+        }
+        return out
+    }
+
+    @Test(arguments: [GGMLType.q8_0, .q4_0, .f16, .f32])
+    func bytesDoNotDependOnTheThreadCount(_ type: GGMLType) throws {
+        let raw = Self.bf16Chunk()
+        let one = try Self.encode(raw, type, threads: 1)
+        for threads in [2, 3, 8] { #expect(try Self.encode(raw, type, threads: threads) == one) }
+    }
+
+    @Test func theErrorNamesTheFirstBadElementWhateverTheThreads() throws {
+        let raw = Self.bf16Chunk(nanAt: 150_001)
+        for threads in [1, 2, 3] {
+            let error = #expect(throws: InputError.self) { try Self.encode(raw, .q8_0, threads: threads) }
+            #expect(error?.description.contains("element 1150001 is nan") == true, "\(error?.description ?? "")")
+        }
+    }
+}
