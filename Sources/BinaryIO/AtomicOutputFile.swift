@@ -199,10 +199,12 @@ public final class AtomicOutputFile {
         bytesWritten += count
     }
 
-    /// Flushes, syncs and renames the temporary file over the target.
-    public func commit() throws {
+    /// Flushes, syncs (unless `sync` is false) and renames the temporary file over the target.
+    /// Without the sync the rename can reach the disk before the data: after a power cut the
+    /// target may be empty or partial (a crash of the process alone is still safe).
+    public func commit(sync: Bool = true) throws {
         try flush()
-        guard fsync(fd) == 0 else { throw InputError("fsync failed: \(String(cString: strerror(errno)))", file: path) }
+        guard !sync || fsync(fd) == 0 else { throw InputError("fsync failed: \(String(cString: strerror(errno)))", file: path) }
         close(fd)
         fd = -1
         guard rename(temporaryPath, path) == 0 else {

@@ -25,7 +25,13 @@ public enum Converter {
         public var vocabOnly: Bool
         /// Threads that widen, check and quantize each chunk; the output is the same for any count.
         public var threads: Int
-        public init(type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1) {
+        /// fsync the output before renaming it into place (default true).
+        public var sync: Bool
+        public init(
+            type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1,
+            sync: Bool = true
+        ) {
+            self.sync = sync
             self.type = type
             self.name = name
             self.ropeScalingFactor = ropeScalingFactor
@@ -110,7 +116,7 @@ public enum Converter {
 
         var scratch: [Float] = []
         var encoded: [UInt8] = []
-        try writer.write(to: path) { index, sink in
+        try writer.write(to: path, sync: options.sync) { index, sink in
             let tensor = plan[index]
             progress?(index, plan.count, tensor.gguf)
             guard let meta = tensor.meta else {

@@ -51,7 +51,8 @@ public enum Requantizer {
                             throw InputError(
                                 "element \(start + bad) is \(buffer[bad]): refusing to write non-finite weights", at: .tensor(tensor.name))
                         }
-                        let size = try TensorEncoder.encode(UnsafeBufferPointer(buffer), as: targets[index], name: tensor.name, into: &encoded)
+                        let size = try TensorEncoder.encode(
+                            UnsafeBufferPointer(buffer), as: targets[index], name: tensor.name, into: &encoded)
                         try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
                     }
                     start += length

@@ -81,7 +81,9 @@ enum TensorEncoder {
             let start = blocks * part / parts * 32, end = min(count, blocks * (part + 1) / parts * 32)
             guard start < end else { return nil }
             let values = UnsafeMutableBufferPointer(rebasing: shared.values[start..<end])
-            guard FloatConversion.widen(UnsafeRawBufferPointer(rebasing: shared.raw[(start * itemSize)..<(end * itemSize)]), dtype: dtype, into: values)
+            guard
+                FloatConversion.widen(
+                    UnsafeRawBufferPointer(rebasing: shared.raw[(start * itemSize)..<(end * itemSize)]), dtype: dtype, into: values)
             else {
                 return InputError("dtype \(dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(name))
             }
@@ -93,7 +95,8 @@ enum TensorEncoder {
                     ? InputError("element \(element) is \(values[bad]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
                     : InputError("element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
             }
-            let out = UnsafeMutableRawBufferPointer(rebasing: shared.out[(start / 32 * bytesPerElement)..<((end + 31) / 32 * bytesPerElement)])
+            let out = UnsafeMutableRawBufferPointer(
+                rebasing: shared.out[(start / 32 * bytesPerElement)..<((end + 31) / 32 * bytesPerElement)])
             do {
                 try encode(UnsafeBufferPointer(values), as: type, name: name, into: out, firstElement: firstElement + start)
             } catch let error as InputError {

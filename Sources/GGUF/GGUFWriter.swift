@@ -95,7 +95,8 @@ public struct GGUFWriter {
     /// more calls).
     /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
     ///   the target is then left as it was.
-    public func write(to path: String, fill: (Int, Sink) throws -> Void) throws {
+    /// - Parameter sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
+    public func write(to path: String, sync: Bool = true, fill: (Int, Sink) throws -> Void) throws {
         let file = try AtomicOutputFile(path: path)
         try file.write(header())
         for (index, tensor) in tensors.enumerated() {
@@ -109,7 +110,7 @@ public struct GGUFWriter {
             }
             try file.writeZeros(padded(written) - written)
         }
-        try file.commit()
+        try file.commit(sync: sync)
     }
 
     /// Where `fill` sends a tensor's bytes: `sink(bytes)`, or `sink.copy(range)` to have the

@@ -52,7 +52,8 @@ extension PickleMachine.Result {
             totalNameBytes += nameBytes
             guard totalNameBytes <= maxTotalNameBytes else {
                 throw InputError(
-                    "the tensor names take more than \(maxTotalNameBytes) bytes (\(limits.namesBytesPerPickleByte) per pickle byte + \(limits.namesFixedBytes >> 20) MiB), at '\(key.prefix(80))'")
+                    "the tensor names take more than \(maxTotalNameBytes) bytes (\(limits.namesBytesPerPickleByte) per pickle byte + \(limits.namesFixedBytes >> 20) MiB), at '\(key.prefix(80))'"
+                )
             }
             let name = prefixBytes == 0 ? key : work[top].prefix + "." + key
             switch value {

@@ -96,7 +96,9 @@ struct ResourceCapTests {
     /// `_rebuild_tensor_v2(storage '0' float, 0, (1,), (1,), False, OrderedDict())`, memo slot 11.
     static let tensor: [UInt8] =
         Array("ctorch._utils\n_rebuild_tensor_v2\nq\u{0}((".utf8) + unicode("storage") + Array("q\u{1}ctorch\nFloatStorage\nq\u{2}".utf8)
-        + unicode("0") + [0x71, 3] + unicode("cpu") + [0x71, 4, 0x4B, 1, 0x74, 0x71, 5, 0x51, 0x4B, 0, 0x4B, 1, 0x85, 0x71, 6, 0x4B, 1, 0x85, 0x71, 7, 0x89]
+        + unicode("0") + [0x71, 3] + unicode("cpu") + [
+            0x71, 4, 0x4B, 1, 0x74, 0x71, 5, 0x51, 0x4B, 0, 0x4B, 1, 0x85, 0x71, 6, 0x4B, 1, 0x85, 0x71, 7, 0x89,
+        ]
         + Array("ccollections\nOrderedDict\nq\u{8})Rq\u{9}tq\u{a}Rq\u{b}".utf8)
 
     /// A dict `{"t": tensor, "0": tensor, "1": tensor, …}` with `count` extra names of one tensor.
@@ -142,7 +144,8 @@ struct ResourceCapTests {
             // EMPTY_DICT × n appended to one list: about 80 bytes each, until the 2,000,000
             // object cap stops the flood (the 4 MB input is refused at its 2,000,001st object).
             let n = scale * 1_000_000
-            let p: [UInt8] = [0x7D] + unicode("d") + [0x5D, 0x28] + [UInt8](repeating: 0x7D, count: n) + [0x65, 0x73, 0x2E]  // {} "d" [] ( {}… APPENDS SETITEM STOP
+            // {} "d" [] MARK {}… APPENDS SETITEM STOP
+            let p: [UInt8] = [0x7D] + unicode("d") + [0x5D, 0x28] + [UInt8](repeating: 0x7D, count: n) + [0x65, 0x73, 0x2E]
             return ["inspect", try write(pth(p), dir + "/stack.pth")]
         },
         Row(name: "pickle: a list of small ints", maxMultiple: 32) { scale, dir in
@@ -244,14 +247,16 @@ struct ResourceCapTests {
 
     static let claims: [Claim] = [
         Claim(
-            name: "pickle: a string of 2 GiB", file: "a.pth", bytes: pth([0x7D] + unicode("b") + [0x58] + le32(Int(Int32.max)) + [0x73, 0x2E]),
+            name: "pickle: a string of 2 GiB", file: "a.pth",
+            bytes: pth([0x7D] + unicode("b") + [0x58] + le32(Int(Int32.max)) + [0x73, 0x2E]),
             arguments: { ["inspect", $0] }, message: "exceeds the cap of 1048576"),
         Claim(
             name: "pickle: memo slot 4,294,967,295", file: "b.pth", bytes: pth([0x7D, 0x72, 0xFF, 0xFF, 0xFF, 0xFF, 0x2E]),
             arguments: { ["inspect", $0] }, status: 0, message: "peak RSS"),
         Claim(
             name: "pickle: 100,000 nested lists", file: "c.pth",
-            bytes: pth([0x7D] + unicode("x") + [UInt8](repeating: 0x5D, count: 100_000) + [UInt8](repeating: 0x61, count: 99_999) + [0x73, 0x2E]),
+            bytes: pth(
+                [0x7D] + unicode("x") + [UInt8](repeating: 0x5D, count: 100_000) + [UInt8](repeating: 0x61, count: 99_999) + [0x73, 0x2E]),
             arguments: { ["inspect", $0] }, message: "containers nest deeper than 64 levels"),
         Claim(
             name: "zip: a 2 GiB central directory claimed", file: "d.pth",
@@ -281,9 +286,13 @@ struct ResourceCapTests {
         Claim(
             name: "npy: shape (2^40,)", file: "logits.npy",
             bytes: [0x93] + Array("NUMPY".utf8) + [1, 0, 118, 0]
-                + Array("{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }".padding(toLength: 117, withPad: " ", startingAt: 0).utf8)
+                + Array(
+                    "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }".padding(
+                        toLength: 117, withPad: " ", startingAt: 0
+                    ).utf8)
                 + [0x0A],
-            arguments: { ["verify", "fixtures/llama31-tiny", "--reference", $0, "--tokens", "1,2"] }, message: "needs 4398046511104 data bytes"),
+            arguments: { ["verify", "fixtures/llama31-tiny", "--reference", $0, "--tokens", "1,2"] },
+            message: "needs 4398046511104 data bytes"),
     ]
 
     @Test(arguments: claims)
