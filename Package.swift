@@ -43,7 +43,7 @@ let package = Package(
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorCore"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
         .testTarget(
             name: "ConversionTests",

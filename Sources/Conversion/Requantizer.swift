@@ -3,11 +3,18 @@ import GGUF
 
 /// GGUF → GGUF in another type (`llamakit quantize`): metadata carried over in order with
 /// `general.file_type` and `general.quantization_version` set; the same type policy as
-/// `convert` (1-D tensors F32); tensors dequantized to f32 and encoded one at a time.
+/// `convert` (1-D tensors F32); tensors encoded one at a time in chunks: f32/f16/bf16 sources
+/// through `convert`'s threaded `TensorEncoder.convertChunk`, Q8_0/Q4_0 sources dequantized first.
 public enum Requantizer {
     /// - Throws: `InputError` naming the tensor for a type LlamaKit cannot read or a value the
     ///   target cannot hold; the output path is left untouched on any error.
-    public static func run(input: GGUFFile, type: ConversionType, to path: String, progress: ((Int, Int, String) -> Void)? = nil) throws {
+    /// - Parameters:
+    ///   - threads: threads that encode each chunk (the file is the same for any count).
+    ///   - sync: fsync before the rename (see `AtomicOutputFile.commit`).
+    public static func run(
+        input: GGUFFile, type: ConversionType, to path: String, threads: Int = 1, sync: Bool = true,
+        progress: ((Int, Int, String) -> Void)? = nil
+    ) throws {
         var writer = GGUFWriter(alignment: input.alignment)
         // Keys keep their places; the two that describe the tensors get new values.
         let replaced: [String: GGUFValue] = ["general.file_type": .u32(type.fileType), "general.quantization_version": .u32(2)]
@@ -23,7 +30,7 @@ public enum Requantizer {
         }
         var values = [Float](repeating: 0, count: Converter.chunkElements)
         var encoded: [UInt8] = []
-        try writer.write(to: path) { index, sink in
+        try writer.write(to: path, sync: sync) { index, sink in
             let tensor = input.tensors[index]
             progress?(index, input.tensors.count, tensor.name)
             defer { input.releasePages(of: tensor.name) }
@@ -40,20 +47,31 @@ public enum Requantizer {
                     let length = min(Converter.chunkElements, count - start)
                     let from = start / tensor.type.blockSize * tensor.type.bytesPerBlock
                     let to = (start + length) / tensor.type.blockSize * tensor.type.bytesPerBlock
+                    let size = try TensorEncoder.encodedSize(length, as: targets[index], name: tensor.name)
+                    if encoded.count < size { encoded = [UInt8](repeating: 0, count: size) }
                     try values.withUnsafeMutableBufferPointer { whole in
-                        let buffer = UnsafeMutableBufferPointer(rebasing: whole[0..<length])
-                        guard TensorEncoder.decode(UnsafeRawBufferPointer(rebasing: raw[from..<to]), type: tensor.type, into: buffer) else {
-                            throw InputError(
-                                "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)",
-                                at: .tensor(tensor.name))
+                        try encoded.withUnsafeMutableBytes { output in
+                            let buffer = UnsafeMutableBufferPointer(rebasing: whole[0..<length])
+                            let chunk = UnsafeRawBufferPointer(rebasing: raw[from..<to])
+                            let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<size])
+                            if [.f32, .f16, .bf16].contains(tensor.type) {
+                                try TensorEncoder.convertChunk(
+                                    chunk, dtype: tensor.type.dtype, firstElement: start, as: targets[index], name: tensor.name,
+                                    values: buffer, into: out,
+                                    threads: threads)
+                            } else {
+                                guard TensorEncoder.decode(chunk, type: tensor.type, into: buffer) else {
+                                    throw InputError(
+                                        "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)",
+                                        at: .tensor(tensor.name))
+                                }
+                                // Dequantized blocks are finite unless a scale is inf or NaN.
+                                try TensorEncoder.convertChunk(
+                                    UnsafeRawBufferPointer(buffer), dtype: .f32, firstElement: start, as: targets[index], name: tensor.name,
+                                    values: buffer, into: out, threads: threads)
+                            }
+                            try sink(UnsafeRawBufferPointer(out))
                         }
-                        if let bad = buffer.firstIndex(where: { !$0.isFinite }) {
-                            throw InputError(
-                                "element \(start + bad) is \(buffer[bad]): refusing to write non-finite weights", at: .tensor(tensor.name))
-                        }
-                        let size = try TensorEncoder.encode(
-                            UnsafeBufferPointer(buffer), as: targets[index], name: tensor.name, into: &encoded)
-                        try encoded.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[0..<size])) }
                     }
                     start += length
                 }

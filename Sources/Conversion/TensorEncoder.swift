@@ -80,6 +80,16 @@ enum TensorEncoder {
         @Sendable func run(_ part: Int) -> InputError? {
             let start = blocks * part / parts * 32, end = min(count, blocks * (part + 1) / parts * 32)
             guard start < end else { return nil }
+            let out = UnsafeMutableRawBufferPointer(
+                rebasing: shared.out[(start / 32 * bytesPerElement)..<((end + 31) / 32 * bytesPerElement)])
+            // Q8_0 straight from the source bytes (SIMD, no f32 copy) unless a value is inf or
+            // NaN: then the widening path below finds and names it.
+            if type == .q8_0
+                && BlockQuantizer.quantizeQ8_0(
+                    UnsafeRawBufferPointer(rebasing: shared.raw[(start * itemSize)..<(end * itemSize)]), dtype: dtype, into: out)
+            {
+                return nil
+            }
             let values = UnsafeMutableBufferPointer(rebasing: shared.values[start..<end])
             guard
                 FloatConversion.widen(
@@ -95,8 +105,6 @@ enum TensorEncoder {
                     ? InputError("element \(element) is \(values[bad]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
                     : InputError("element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
             }
-            let out = UnsafeMutableRawBufferPointer(
-                rebasing: shared.out[(start / 32 * bytesPerElement)..<((end + 31) / 32 * bytesPerElement)])
             do {
                 try encode(UnsafeBufferPointer(values), as: type, name: name, into: out, firstElement: firstElement + start)
             } catch let error as InputError {

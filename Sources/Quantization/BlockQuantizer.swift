@@ -1,3 +1,5 @@
+import TensorCore
+
 /// Q8_0 and Q4_0 quantization, bit-identical to ggml's `quantize_row_q8_0_ref` and
 /// `quantize_row_q4_0_ref` (`../shared/reference/gguf.md` §10–§11), and their dequantization.
 ///
@@ -5,6 +7,8 @@
 /// rounded f32 operation, as in the C reference (no fused multiply-add).
 public enum BlockQuantizer {
     /// Quantizes `source` (a whole number of 32-element blocks) into `destination`.
+    /// Q8_0 goes through the SIMD `Q8_0Kernel`; the scalar `quantizeQ8_0` below is ggml's
+    /// recipe as written, kept for blocks with non-finite values and as the tests' oracle.
     /// - Returns: how many inputs were NaN or infinite (the caller decides the policy).
     @discardableResult
     public static func quantize(
@@ -15,7 +19,18 @@ public enum BlockQuantizer {
         let blocks = source.count / 32
         switch format {
         case .q8_0:
-            for block in 0..<blocks { nonFinite += quantizeQ8_0(source, block * 32, destination, block * 34) }
+            // The SIMD kernel takes every run of finite blocks; a block with an inf or NaN is
+            // quantized here as ggml does and counted.
+            var block = 0
+            while block < blocks {
+                block += Q8_0Kernel.quantize(
+                    UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(source)[(block * 128)...]), dtype: .f32, blocks: blocks - block,
+                    into: UnsafeMutableRawBufferPointer(rebasing: destination[(block * 34)...]))
+                if block < blocks {
+                    nonFinite += quantizeQ8_0(source, block * 32, destination, block * 34)
+                    block += 1
+                }
+            }
         case .q4_0:
             for block in 0..<blocks { nonFinite += quantizeQ4_0(source, block * 32, destination, block * 18) }
         }
@@ -23,7 +38,7 @@ public enum BlockQuantizer {
     }
 
     /// - Returns: the block's count of non-finite inputs (counted in the pass that finds amax).
-    @inline(__always) private static func quantizeQ8_0(
+    @inline(__always) static func quantizeQ8_0(
         _ x: UnsafeBufferPointer<Float>, _ start: Int, _ out: UnsafeMutableRawBufferPointer, _ offset: Int
     ) -> Int {
         var amax: Float = 0
@@ -100,5 +115,22 @@ public enum BlockQuantizer {
                 }
             }
         }
+    }
+}
+
+extension BlockQuantizer {
+    /// Q8_0 straight from little-endian f32, f16 or bf16 values (`raw`, a whole number of
+    /// blocks), without an f32 copy; bit-identical to widening then `quantize(_:as:into:)`.
+    /// - Returns: false when a value is inf or NaN, or `dtype` is another type: the caller then
+    ///   takes the widening path, which names the element.
+    public static func quantizeQ8_0(_ raw: UnsafeRawBufferPointer, dtype: DType, into destination: UnsafeMutableRawBufferPointer) -> Bool {
+        switch dtype {
+        case .f32, .f16, .bf16: break
+        default: return false
+        }
+        guard raw.count % (32 * dtype.itemSize) == 0 else { return false }
+        let blocks = raw.count / (32 * dtype.itemSize)
+        precondition(destination.count >= blocks * 34)
+        return Q8_0Kernel.quantize(raw, dtype: dtype, blocks: blocks, into: destination) == blocks
     }
 }

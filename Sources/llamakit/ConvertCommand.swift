@@ -40,14 +40,9 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Write only the metadata and the tokenizer, no tensors.")
     var vocabOnly = false
 
-    @Option(help: "Threads that quantize or narrow the tensors (default: the CPUs online, at most 8). The file is the same for any count.")
-    var threads: Int = min(8, max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-
-    @Flag(help: "Skip the fsync before the final rename: faster, but after a power cut (not a crash) the file may be empty.")
-    var noSync = false
+    @OptionGroup var writing: WriteOptions
 
     func validate() throws {
-        if threads < 1 || threads > 256 { throw ValidationError("--threads must be 1…256") }
         if vocabOnly && noTokenizer { throw ValidationError("--vocab-only needs the tokenizer: drop --no-tokenizer") }
     }
 
@@ -64,7 +59,8 @@ struct ConvertCommand: ParsableCommand {
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,
                 options: .init(
-                    type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: threads, sync: !noSync),
+                    type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads,
+                    sync: !writing.noSync),
                 to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }

@@ -24,6 +24,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Tensor type: q8_0, q4_0, f16, bf16 or f32.")
     var type: ConversionType
 
+    @OptionGroup var writing: WriteOptions
+
     func validate() throws {
         if input == output { throw ValidationError("the output must be a different file from the input") }
     }
@@ -32,7 +34,8 @@ struct QuantizeCommand: ParsableCommand {
         try reportingErrors {
             let file = try GGUFFile(path: input)
             let terminal = Console.stderrIsTerminal
-            try Requantizer.run(input: file, type: type, to: output) { index, count, name in
+            try Requantizer.run(input: file, type: type, to: output, threads: writing.threads, sync: !writing.noSync) {
+                index, count, name in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(name)") }
                 Failpoint.pauseAfterFirstTensor(index)
             }
