@@ -19,30 +19,34 @@ public enum TokenizerMetadata {
         return table
     }()
 
+    /// `byteToUnicode` as UTF-8: one or two bytes per input byte.
+    private static let byteToUTF8: [[UInt8]] = byteToUnicode.map { Array(String($0).utf8) }
+
     static func gpt2String<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var scalars = String.UnicodeScalarView()
-        for byte in bytes { scalars.append(byteToUnicode[Int(byte)]) }
-        return String(scalars)
+        var utf8: [UInt8] = []
+        utf8.reserveCapacity(bytes.count * 2)
+        for byte in bytes { utf8 += byteToUTF8[Int(byte)] }
+        return String(decoding: utf8, as: UTF8.self)
     }
 
     /// Merges rebuilt from the ranks as transformers' TikTokenConverter does: for every token of
     /// two or more bytes, every split into two tokens, ordered by (rank(a), rank(b)), all
-    /// candidates stably ordered by the token's rank.
-    public static func llama3Merges(_ ranks: TiktokenRanks) -> [String] {
+    /// candidates stably ordered by the token's rank. `tokens` are the ranks' GPT-2 strings.
+    public static func llama3Merges(_ ranks: TiktokenRanks, tokens: [String]? = nil) -> [String] {
+        let tokens = tokens ?? (0..<ranks.count).map { gpt2String(ranks.bytes(of: $0)) }
         var merges: [String] = []
+        var splits: [(Int32, Int32)] = []
         for rank in 0..<ranks.count {
             let token = ranks.bytes(of: rank)
             guard token.count >= 2 else { continue }
-            var splits: [(Int32, Int32, Int)] = []
+            splits.removeAll(keepingCapacity: true)
             for cut in (token.startIndex + 1)..<token.endIndex {
                 if let left = ranks.rank(token[token.startIndex..<cut]), let right = ranks.rank(token[cut..<token.endIndex]) {
-                    splits.append((left, right, cut))
+                    splits.append((left, right))
                 }
             }
             splits.sort { ($0.0, $0.1) < ($1.0, $1.1) }
-            for (_, _, cut) in splits {
-                merges.append(gpt2String(token[token.startIndex..<cut]) + " " + gpt2String(token[cut..<token.endIndex]))
-            }
+            for (left, right) in splits { merges.append(tokens[Int(left)] + " " + tokens[Int(right)]) }
         }
         return merges
     }
@@ -50,15 +54,15 @@ public enum TokenizerMetadata {
     /// Llama 3 (tiktoken) → `gpt2` with the `llama-bpe` pre-tokenizer.
     public static func llama3(_ tokenizer: Llama3Tokenizer) -> [(String, GGUFValue)] {
         let ranks = tokenizer.ranks
-        var tokens: [GGUFValue] = (0..<ranks.count).map { .string(gpt2String(ranks.bytes(of: $0))) }
-        tokens += tokenizer.specialTokens.names.map { .string($0) }
+        let strings = (0..<ranks.count).map { gpt2String(ranks.bytes(of: $0)) }
+        let tokens = (strings + tokenizer.specialTokens.names).map { GGUFValue.string($0) }
         let types: [GGUFValue] = [GGUFValue](repeating: .i32(1), count: ranks.count) + [GGUFValue](repeating: .i32(3), count: 256)
         var out: [(String, GGUFValue)] = [
             ("tokenizer.ggml.model", .string("gpt2")),
             ("tokenizer.ggml.pre", .string("llama-bpe")),
             ("tokenizer.ggml.tokens", .array(.string, tokens)),
             ("tokenizer.ggml.token_type", .array(.i32, types)),
-            ("tokenizer.ggml.merges", .array(.string, llama3Merges(ranks).map { .string($0) })),
+            ("tokenizer.ggml.merges", .array(.string, llama3Merges(ranks, tokens: strings).map { .string($0) })),
             ("tokenizer.ggml.bos_token_id", .u32(UInt32(tokenizer.bosID))),
             ("tokenizer.ggml.eos_token_id", .u32(UInt32(tokenizer.eosID))),
         ]
