@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """`llamakit quantize` F16 → Q8_0 vs llama.cpp's `llama_model_quantize` (through llama-cpp-python's
-ctypes binding) on the same F16 GGUF, one thread each, alternating runs, side by side; then checks
+ctypes binding) on the same F16 GGUF, the same thread count each (--threads, default 1), alternating
+runs, side by side; llama.cpp's time is taken inside its process (Python start-up and import
+excluded), LlamaKit's is the whole process. Then checks
 that every tensor of the two outputs is byte-identical (llama.cpp orders tensors differently, so the
 files are compared tensor by tensor with gguf-py).
 
     pip install llama-cpp-python gguf
-    python3 Benchmarks/bench_quantize.py [--runs 3]
+    python3 Benchmarks/bench_quantize.py [--runs 3] [--threads 1]
 """
 import argparse
 import ctypes
@@ -23,7 +25,7 @@ LLAMAKIT = os.path.join(ROOT, ".build", "release", "llamakit")
 LLAMA_CPP = r"""
 import ctypes, sys, time, llama_cpp
 params = llama_cpp.llama_model_quantize_default_params()
-params.nthread = 1
+params.nthread = int(sys.argv[3])
 params.ftype = 7  # LLAMA_FTYPE_MOSTLY_Q8_0
 start = time.perf_counter()
 rc = llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(params))
@@ -35,10 +37,17 @@ print(time.perf_counter() - start)
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     source = os.path.join(WORK, "llama-1b-f16.gguf")
     if not os.path.exists(source):
-        subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "bench_generate.py"), "--runs", "1"], check=True)
+        ckpt = os.path.join(WORK, "llama-3.2-1b-bf16")
+        if not os.path.exists(os.path.join(ckpt, "consolidated.00.pth")):
+            sys.path.insert(0, os.path.join(ROOT, "Benchmarks"))
+            from bench_read import make_llama_1b
+
+            make_llama_1b(ckpt)
+        subprocess.run([LLAMAKIT, "convert", ckpt, "-o", source, "--type", "f16"], check=True)
     ours_path, theirs_path = os.path.join(WORK, "q-llamakit.gguf"), os.path.join(WORK, "q-llama-cpp.gguf")
     ours, theirs, rss = [], [], []
     for _ in range(args.runs):
@@ -47,10 +56,10 @@ def main():
                              capture_output=True, text=True, check=True)
         ours.append(time.perf_counter() - start)
         rss.append(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) * 1024)
-        out = subprocess.run([sys.executable, "-c", LLAMA_CPP, source, theirs_path], capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", LLAMA_CPP, source, theirs_path, str(args.threads)], capture_output=True, text=True, check=True)
         theirs.append(float(out.stdout.strip().splitlines()[-1]))
     o, t = statistics.median(ours), statistics.median(theirs)
-    print(f"F16 → Q8_0 of {os.path.getsize(source) / 1e9:.2f} GB, 1 thread, median of {args.runs}:")
+    print(f"F16 → Q8_0 of {os.path.getsize(source) / 1e9:.2f} GB, {args.threads} thread(s) each, median of {args.runs}:")
     print(f"  llamakit quantize        {o:6.2f} s  (peak RSS {max(rss) / 1e6:.0f} MB)")
     print(f"  llama_model_quantize     {t:6.2f} s")
     print(f"  ratio                    {t / o:6.2f}x  (> 1: LlamaKit faster; target ≥ 1)")
