@@ -78,9 +78,10 @@ bench: release $(LLAMA3_TOKENIZER)
 	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks
 	python3 Benchmarks/bench_read.py
 	python3 Benchmarks/bench_tokenize.py
-	python3 Benchmarks/bench_convert.py
+	python3 Benchmarks/bench_convert.py --runs 7
 	python3 Benchmarks/bench_generate.py
-	python3 Benchmarks/bench_quantize.py
+	python3 Benchmarks/bench_quantize.py --threads 1
+	python3 Benchmarks/bench_quantize.py --threads 2
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources
