@@ -31,12 +31,12 @@ public enum Converter {
             type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1,
             sync: Bool = true
         ) {
-            self.sync = sync
             self.type = type
             self.name = name
             self.ropeScalingFactor = ropeScalingFactor
             self.vocabOnly = vocabOnly
             self.threads = threads
+            self.sync = sync
         }
     }
 
@@ -137,28 +137,10 @@ public enum Converter {
                     try sink(raw)
                     return
                 }
-                // In chunks of whole blocks, so memory stays a few megabytes whatever the tensor.
-                let count = info.elementCount
-                let itemSize = info.dtype.itemSize
-                if scratch.count < min(count, chunkElements) { scratch = [Float](repeating: 0, count: min(count, chunkElements)) }
-                let chunkBytes = try TensorEncoder.encodedSize(min(count, chunkElements), as: tensor.type, name: meta)
-                if encoded.count < chunkBytes { encoded = [UInt8](repeating: 0, count: chunkBytes) }
-                try scratch.withUnsafeMutableBufferPointer { buffer in
-                    try encoded.withUnsafeMutableBytes { output in
-                        var start = 0
-                        while start < count {
-                            let length = min(chunkElements, count - start)
-                            let size = try TensorEncoder.encodedSize(length, as: tensor.type, name: meta)
-                            let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<size])
-                            try TensorEncoder.convertChunk(
-                                UnsafeRawBufferPointer(rebasing: raw[(start * itemSize)..<((start + length) * itemSize)]),
-                                dtype: info.dtype, firstElement: start, as: tensor.type, name: meta,
-                                values: UnsafeMutableBufferPointer(rebasing: buffer[0..<length]), into: out, threads: options.threads)
-                            try sink(UnsafeRawBufferPointer(out))
-                            start += length
-                        }
-                    }
-                }
+                try TensorEncoder.encodeTensor(
+                    raw, dtype: info.dtype, count: info.elementCount, as: tensor.type, name: meta, threads: options.threads,
+                    scratch: &scratch, encoded: &encoded
+                ) { try sink($0) }
             }
         }
         return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)

@@ -3,8 +3,8 @@ import GGUF
 
 /// GGUF → GGUF in another type (`llamakit quantize`): metadata carried over in order with
 /// `general.file_type` and `general.quantization_version` set; the same type policy as
-/// `convert` (1-D tensors F32); tensors encoded one at a time in chunks: f32/f16/bf16 sources
-/// through `convert`'s threaded `TensorEncoder.convertChunk`, Q8_0/Q4_0 sources dequantized first.
+/// `convert` (1-D tensors F32); tensors encoded one at a time in chunks by `convert`'s
+/// threaded `TensorEncoder.encodeTensor` (Q8_0/Q4_0 sources dequantized chunk by chunk).
 public enum Requantizer {
     /// - Throws: `InputError` naming the tensor for a type LlamaKit cannot read or a value the
     ///   target cannot hold; the output path is left untouched on any error.
@@ -28,7 +28,7 @@ public enum Requantizer {
             targets.append(target)
             try writer.addTensor(name: tensor.name, shape: tensor.shape, type: target)
         }
-        var values = [Float](repeating: 0, count: Converter.chunkElements)
+        var scratch: [Float] = []
         var encoded: [UInt8] = []
         try writer.write(to: path, sync: sync) { index, sink in
             let tensor = input.tensors[index]
@@ -39,42 +39,14 @@ public enum Requantizer {
                     try sink(raw)
                     return
                 }
-                // In chunks of 1M elements (a multiple of every block size), so memory stays
-                // bounded whatever the tensor's size.
-                let count = tensor.shape.reduce(1, *)
-                var start = 0
-                while start < count {
-                    let length = min(Converter.chunkElements, count - start)
-                    let from = start / tensor.type.blockSize * tensor.type.bytesPerBlock
-                    let to = (start + length) / tensor.type.blockSize * tensor.type.bytesPerBlock
-                    let size = try TensorEncoder.encodedSize(length, as: targets[index], name: tensor.name)
-                    if encoded.count < size { encoded = [UInt8](repeating: 0, count: size) }
-                    try values.withUnsafeMutableBufferPointer { whole in
-                        try encoded.withUnsafeMutableBytes { output in
-                            let buffer = UnsafeMutableBufferPointer(rebasing: whole[0..<length])
-                            let chunk = UnsafeRawBufferPointer(rebasing: raw[from..<to])
-                            let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<size])
-                            if [.f32, .f16, .bf16].contains(tensor.type) {
-                                try TensorEncoder.convertChunk(
-                                    chunk, dtype: tensor.type.dtype, firstElement: start, as: targets[index], name: tensor.name,
-                                    values: buffer, into: out,
-                                    threads: threads)
-                            } else {
-                                guard TensorEncoder.decode(chunk, type: tensor.type, into: buffer) else {
-                                    throw InputError(
-                                        "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)",
-                                        at: .tensor(tensor.name))
-                                }
-                                // Dequantized blocks are finite unless a scale is inf or NaN.
-                                try TensorEncoder.convertChunk(
-                                    UnsafeRawBufferPointer(buffer), dtype: .f32, firstElement: start, as: targets[index], name: tensor.name,
-                                    values: buffer, into: out, threads: threads)
-                            }
-                            try sink(UnsafeRawBufferPointer(out))
-                        }
-                    }
-                    start += length
+                guard [.f32, .f16, .bf16, .q8_0, .q4_0].contains(tensor.type) else {
+                    throw InputError(
+                        "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)", at: .tensor(tensor.name))
                 }
+                try TensorEncoder.encodeTensor(
+                    raw, dtype: tensor.type.dtype, count: tensor.shape.reduce(1, *), as: targets[index], name: tensor.name,
+                    threads: threads, scratch: &scratch, encoded: &encoded
+                ) { try sink($0) }
             }
         }
     }

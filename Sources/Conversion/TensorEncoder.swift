@@ -4,8 +4,9 @@ import GGUF
 import Quantization
 import TensorCore
 
-/// f32 values → the bytes of a GGUF tensor type, with the conversion policies: F16 refuses
-/// values beyond ±65504 rather than writing inf. Shared by `convert` and `quantize`.
+/// Tensor bytes (f32/f16/bf16, or Q8_0/Q4_0 when requantizing) → the bytes of a GGUF tensor
+/// type, with the conversion policies: non-finite values are refused and F16 refuses values
+/// beyond ±65504 rather than writing inf. Shared by `convert` and `quantize`.
 enum TensorEncoder {
     /// Bytes that `count` elements take as `type`.
     static func encodedSize(_ count: Int, as type: GGMLType, name: String) throws -> Int {
@@ -16,19 +17,6 @@ enum TensorEncoder {
         case .q4_0: return count / 32 * 18
         default: throw InputError("cannot encode \(type.name)", at: .tensor(name))
         }
-    }
-
-    /// Encodes f32 values as `type` into the front of `buffer` (reused across tensors).
-    /// - Returns: the number of bytes written.
-    static func encode(
-        _ values: UnsafeBufferPointer<Float>, as type: GGMLType, name: String, into buffer: inout [UInt8]
-    ) throws -> Int {
-        let size = try encodedSize(values.count, as: type, name: name)
-        if buffer.count < size { buffer = [UInt8](repeating: 0, count: size) }
-        try buffer.withUnsafeMutableBytes { whole in
-            try encode(values, as: type, name: name, into: UnsafeMutableRawBufferPointer(rebasing: whole[0..<size]), firstElement: 0)
-        }
-        return size
     }
 
     /// Encodes `values` into exactly `out`; errors name the element by `firstElement + index`.
@@ -63,8 +51,40 @@ enum TensorEncoder {
         let out: UnsafeMutableRawBufferPointer
     }
 
-    /// One chunk of a checkpoint tensor (`raw`, elements of `dtype` starting at element
-    /// `firstElement` of the tensor) widened to f32 in `values`, checked finite and encoded as
+    /// A whole tensor (`raw`: `count` elements of `dtype`) encoded as `type` in chunks of
+    /// `Converter.chunkElements` (a multiple of every block size), each handed to `emit`, so
+    /// memory stays a few megabytes whatever the tensor. `scratch` and `encoded` are reused
+    /// across tensors. Shared by `convert` and `quantize`.
+    static func encodeTensor(
+        _ raw: UnsafeRawBufferPointer, dtype: DType, count: Int, as type: GGMLType, name: String, threads: Int,
+        scratch: inout [Float], encoded: inout [UInt8], emit: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let chunk = min(count, Converter.chunkElements)
+        if scratch.count < chunk { scratch = [Float](repeating: 0, count: chunk) }
+        let chunkBytes = try encodedSize(chunk, as: type, name: name)
+        if encoded.count < chunkBytes { encoded = [UInt8](repeating: 0, count: chunkBytes) }
+        try scratch.withUnsafeMutableBufferPointer { values in
+            try encoded.withUnsafeMutableBytes { output in
+                var start = 0
+                while start < count {
+                    let length = min(Converter.chunkElements, count - start)
+                    let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<(try encodedSize(length, as: type, name: name))])
+                    try convertChunk(
+                        UnsafeRawBufferPointer(rebasing: raw[byteOffset(start, dtype)..<byteOffset(start + length, dtype)]), dtype: dtype,
+                        firstElement: start, as: type, name: name, values: UnsafeMutableBufferPointer(rebasing: values[0..<length]),
+                        into: out, threads: threads)
+                    try emit(UnsafeRawBufferPointer(out))
+                    start += length
+                }
+            }
+        }
+    }
+
+    /// Where element `index` (a whole number of blocks for block types) starts in `dtype` bytes.
+    private static func byteOffset(_ index: Int, _ dtype: DType) -> Int { index / dtype.blockSize * dtype.blockBytes }
+
+    /// One chunk of a tensor (`raw`, elements of `dtype` starting at element `firstElement` of
+    /// the tensor) widened or dequantized to f32 in `values`, checked finite and encoded as
     /// `type` into `out`, split over `threads` threads in whole 32-element blocks.
     /// Errors are the same, and name the same element, whatever the thread count.
     static func convertChunk(
@@ -75,26 +95,18 @@ enum TensorEncoder {
         let blocks = (count + 31) / 32
         let parts = count < 1 << 16 ? 1 : max(1, min(threads, blocks))
         let shared = Shared(raw: raw, values: values, out: out)
-        let bytesPerElement = try encodedSize(32, as: type, name: name)
-        let itemSize = dtype.itemSize
+        let bytesPerBlock = try encodedSize(32, as: type, name: name)
         @Sendable func run(_ part: Int) -> InputError? {
             let start = blocks * part / parts * 32, end = min(count, blocks * (part + 1) / parts * 32)
             guard start < end else { return nil }
             let out = UnsafeMutableRawBufferPointer(
-                rebasing: shared.out[(start / 32 * bytesPerElement)..<((end + 31) / 32 * bytesPerElement)])
+                rebasing: shared.out[(start / 32 * bytesPerBlock)..<((end + 31) / 32 * bytesPerBlock)])
             // Q8_0 straight from the source bytes (SIMD, no f32 copy) unless a value is inf or
             // NaN: then the widening path below finds and names it.
-            if type == .q8_0
-                && BlockQuantizer.quantizeQ8_0(
-                    UnsafeRawBufferPointer(rebasing: shared.raw[(start * itemSize)..<(end * itemSize)]), dtype: dtype, into: out)
-            {
-                return nil
-            }
+            let raw = UnsafeRawBufferPointer(rebasing: shared.raw[byteOffset(start, dtype)..<byteOffset(end, dtype)])
+            if type == .q8_0 && BlockQuantizer.quantizeQ8_0(raw, dtype: dtype, into: out) { return nil }
             let values = UnsafeMutableBufferPointer(rebasing: shared.values[start..<end])
-            guard
-                FloatConversion.widen(
-                    UnsafeRawBufferPointer(rebasing: shared.raw[(start * itemSize)..<(end * itemSize)]), dtype: dtype, into: values)
-            else {
+            guard widen(raw, dtype: dtype, into: values) else {
                 return InputError("dtype \(dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(name))
             }
             // One scan for both refusals, so the lowest bad element is named whatever the split.
@@ -124,16 +136,13 @@ enum TensorEncoder {
         if let error = errors.first { throw error }
     }
 
-    /// Any GGUF tensor LlamaKit can read, widened to f32.
-    /// - Returns: false for a type it cannot dequantize.
-    static func decode(_ raw: UnsafeRawBufferPointer, type: GGMLType, into values: UnsafeMutableBufferPointer<Float>) -> Bool {
-        switch type {
-        case .f32: return FloatConversion.widen(raw, dtype: .f32, into: values)
-        case .f16: return FloatConversion.widen(raw, dtype: .f16, into: values)
-        case .bf16: return FloatConversion.widen(raw, dtype: .bf16, into: values)
+    /// f32/f16/bf16 widened, Q8_0/Q4_0 dequantized to f32.
+    /// - Returns: false for a type LlamaKit cannot read.
+    private static func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>) -> Bool {
+        switch dtype {
         case .q8_0: BlockQuantizer.dequantize(raw, as: .q8_0, into: values)
         case .q4_0: BlockQuantizer.dequantize(raw, as: .q4_0, into: values)
-        default: return false
+        default: return FloatConversion.widen(raw, dtype: dtype, into: values)
         }
         return true
     }
