@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := .build/release/llamakit
 # The release build uses AVX2/FMA/F16C when this CPU has them (as llama.cpp's GGML_NATIVE does):
 # the forward pass is 2.5-3x faster with them. `make release PORTABLE=1` builds for baseline x86-64.
-NATIVE_FLAGS := $(if $(PORTABLE),,$(shell grep -q -w avx2 /proc/cpuinfo 2>/dev/null && grep -q -w fma /proc/cpuinfo && grep -q -w f16c /proc/cpuinfo && echo "-Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell -Xswiftc -DLLAMAKIT_F16C"))
+NATIVE_FLAGS := $(if $(PORTABLE),,$(shell grep -q -w avx2 /proc/cpuinfo 2>/dev/null && grep -q -w fma /proc/cpuinfo && grep -q -w f16c /proc/cpuinfo && echo "-Xswiftc -target-cpu -Xswiftc haswell -Xcc -march=haswell -Xswiftc -DLLAMAKIT_F16C -Xswiftc -DLLAMAKIT_FMA"))
 # Meta's real Llama 3 tokenizer.model ships in the llama-models 0.3.0 wheel; fetched, checked,
 # cached outside git (fixtures/.cache is ignored), never committed.
 LLAMA3_TOKENIZER := fixtures/.cache/llama3/tokenizer.model

@@ -13,6 +13,10 @@ enum MatrixKernels {
         let pointer: UnsafeMutablePointer<T>
     }
 
+    /// From this many positions on, products run through the register-tiled `TileKernels`
+    /// (a prompt); below it, one row at a time (decoding a token reads each weight once anyway).
+    static let tiledMinimumPositions = 4
+
     /// - Parameters:
     ///   - x: `positions × w.cols` activations, row-major.
     ///   - out: `positions × w.rows` results, row-major.
@@ -20,23 +24,37 @@ enum MatrixKernels {
         _ w: WeightMatrix, _ x: UnsafePointer<Float>, positions: Int, into out: UnsafeMutablePointer<Float>, threads: Int
     ) {
         let work = w.rows * w.cols * max(positions, 1)
-        let chunks = work < 1 << 18 ? 1 : max(1, min(threads, w.rows))
-        let input = SharedPointer(pointer: UnsafeMutablePointer(mutating: x))
-        let output = SharedPointer(pointer: out)
+        let chunks = work < 1 << 18 ? 1 : max(1, min(threads, w.rows / TileKernels.rowsPerTile))
         let quantized = w.dtype == .q8_0 || w.dtype == .q4_0 ? QuantizedKernels.quantize(x, positions: positions, cols: w.cols) : nil
-        @Sendable func run(_ range: Range<Int>) {
-            if let quantized {
-                QuantizedKernels.rows(w, range, quantized, positions, output.pointer)
+        let tiled = positions >= tiledMinimumPositions && TileKernels.supports(w)
+        let output = SharedPointer(pointer: out)
+        func dispatch(_ x: UnsafePointer<Float>) {
+            let input = SharedPointer(pointer: UnsafeMutablePointer(mutating: x))
+            @Sendable func run(_ range: Range<Int>) {
+                if tiled {
+                    TileKernels.rows(w, range, input.pointer, positions, output.pointer)
+                } else if let quantized {
+                    QuantizedKernels.rows(w, range, quantized, positions, output.pointer)
+                } else {
+                    rows(w, range, input.pointer, positions, output.pointer)
+                }
+            }
+            // Chunk bounds fall on whole row tiles.
+            @Sendable func bound(_ chunk: Int) -> Int {
+                chunk == chunks ? w.rows : (w.rows * chunk / chunks) / TileKernels.rowsPerTile * TileKernels.rowsPerTile
+            }
+            if chunks == 1 {
+                run(0..<w.rows)
             } else {
-                rows(w, range, input.pointer, positions, output.pointer)
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in run(bound(chunk)..<bound(chunk + 1)) }
             }
         }
-        if chunks == 1 {
-            run(0..<w.rows)
-            return
-        }
-        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            run((w.rows * chunk / chunks)..<(w.rows * (chunk + 1) / chunks))
+        if tiled, let quantized {
+            // The tiled product takes the Q8_0 activations back to f32 (exactly: d · q), so a
+            // prompt and a token step compute the same products.
+            QuantizedKernels.dequantize(quantized, positions: positions).withUnsafeBufferPointer { dispatch($0.baseAddress!) }
+        } else {
+            dispatch(x)
         }
     }
 

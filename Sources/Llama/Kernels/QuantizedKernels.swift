@@ -37,6 +37,23 @@ enum QuantizedKernels {
         return QuantizedActivations(scales: scales, values: values, cols: cols)
     }
 
+    /// The activations as f32 again, `d · q` (exact: an f16-valued scale times an int8).
+    static func dequantize(_ x: QuantizedActivations, positions: Int) -> [Float] {
+        let cols = x.cols, blocks = cols / 32
+        var out = [Float](repeating: 0, count: positions * cols)
+        out.withUnsafeMutableBufferPointer { out in
+            x.values.withUnsafeBufferPointer { values in
+                x.scales.withUnsafeBufferPointer { scales in
+                    for i in 0..<(positions * blocks) {
+                        let d = scales[i]
+                        for j in (i * 32)..<(i * 32 + 32) { out[j] = Float(values[j]) * d }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
     /// One Q8_0 row (`blocks` blocks at `row`) · one quantized activation vector.
     @inline(__always)
     static func dotQ8_0(
