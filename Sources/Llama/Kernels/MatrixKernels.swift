@@ -69,6 +69,24 @@ enum MatrixKernels {
             }
             return
         }
+        // 16-bit rows are widened inside the dot product (one pass over the weights); f16 needs F16C.
+        var direct = w.dtype == .bf16
+        #if LLAMAKIT_F16C
+            direct = direct || w.dtype == .f16
+        #endif
+        @inline(__always) func dot16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>) -> Float {
+            #if LLAMAKIT_F16C
+                if w.dtype == .f16 { return VectorKernels.dot(f16: row, x, cols) }
+            #endif
+            return VectorKernels.dot(bf16: row, x, cols)
+        }
+        if direct {
+            for r in range {
+                let row = w.base + r * w.rowBytes
+                for t in 0..<positions { out[t * w.rows + r] = dot16(row, x + t * cols) }
+            }
+            return
+        }
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cols)
         defer { scratch.deallocate() }
         for r in range {

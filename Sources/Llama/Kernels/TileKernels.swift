@@ -76,21 +76,21 @@ enum TileKernels {
             let v1 = x1.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
             let v2 = x2.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
             let r0 = w0.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            madd(&a00, r0, v0)
-            madd(&a01, r0, v1)
-            madd(&a02, r0, v2)
+            VectorKernels.madd(&a00, r0, v0)
+            VectorKernels.madd(&a01, r0, v1)
+            VectorKernels.madd(&a02, r0, v2)
             let r1 = w1.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            madd(&a10, r1, v0)
-            madd(&a11, r1, v1)
-            madd(&a12, r1, v2)
+            VectorKernels.madd(&a10, r1, v0)
+            VectorKernels.madd(&a11, r1, v1)
+            VectorKernels.madd(&a12, r1, v2)
             let r2 = w2.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            madd(&a20, r2, v0)
-            madd(&a21, r2, v1)
-            madd(&a22, r2, v2)
+            VectorKernels.madd(&a20, r2, v0)
+            VectorKernels.madd(&a21, r2, v1)
+            VectorKernels.madd(&a22, r2, v2)
             let r3 = w3.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            madd(&a30, r3, v0)
-            madd(&a31, r3, v1)
-            madd(&a32, r3, v2)
+            VectorKernels.madd(&a30, r3, v0)
+            VectorKernels.madd(&a31, r3, v1)
+            VectorKernels.madd(&a32, r3, v2)
             k &+= 32
         }
         @inline(__always) func store(_ i: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>) {
@@ -103,14 +103,5 @@ enum TileKernels {
         store(1, a10, a11, a12)
         store(2, a20, a21, a22)
         store(3, a30, a31, a32)
-    }
-
-    @inline(__always)
-    private static func madd(_ acc: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
-        #if LLAMAKIT_FMA || arch(arm64)
-            acc.addProduct(a, b)
-        #else
-            acc += a * b
-        #endif
     }
 }

@@ -40,6 +40,68 @@ enum VectorKernels {
         return sum
     }
 
+    /// `acc += a · b`, fused in builds for a CPU with FMA (`LLAMAKIT_FMA`, and arm64); the
+    /// baseline x86-64 target would call libm per lane for a fused one (§9.2).
+    @inline(__always)
+    static func madd(_ acc: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
+        #if LLAMAKIT_FMA || arch(arm64)
+            acc.addProduct(a, b)
+        #else
+            acc += a * b
+        #endif
+    }
+
+    /// `Σ w[i] · x[i]` with `w` widened 8 values at a time by `widen(i)` (`scalar(i)` for a
+    /// tail), so a token step reads a 16-bit weight row once instead of widening it into a
+    /// scratch row first (measured on the 1B-shaped F16 file, one thread: 4.3 → 7.9 tokens/s).
+    @inline(__always)
+    private static func dot(
+        _ n: Int, _ x: UnsafePointer<Float>, widen: (Int) -> SIMD8<Float>, scalar: (Int) -> Float
+    ) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        let rx = UnsafeRawPointer(x)
+        @inline(__always) func v(_ i: Int) -> SIMD8<Float> { rx.loadUnaligned(fromByteOffset: i &* 4, as: SIMD8<Float>.self) }
+        var i = 0
+        while i &+ 32 <= n {
+            madd(&s0, widen(i), v(i))
+            madd(&s1, widen(i &+ 8), v(i &+ 8))
+            madd(&s2, widen(i &+ 16), v(i &+ 16))
+            madd(&s3, widen(i &+ 24), v(i &+ 24))
+            i &+= 32
+        }
+        while i &+ 8 <= n {
+            madd(&s0, widen(i), v(i))
+            i &+= 8
+        }
+        var sum = ((s0 + s1) + (s2 + s3)).sum()
+        while i < n {
+            sum += scalar(i) * x[i]
+            i += 1
+        }
+        return sum
+    }
+
+    /// bf16 weights: widening is a 16-bit shift, a plain integer vector operation on any target.
+    static func dot(bf16 h: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        dot(
+            n, x,
+            widen: { i in
+                let bits = SIMD8<UInt32>(truncatingIfNeeded: h.loadUnaligned(fromByteOffset: i &* 2, as: SIMD8<UInt16>.self))
+                return unsafeBitCast(bits &<< 16, to: SIMD8<Float>.self)
+            },
+            scalar: { i in Float(bitPattern: UInt32(h.loadUnaligned(fromByteOffset: i &* 2, as: UInt16.self)) << 16) })
+    }
+
+    #if LLAMAKIT_F16C
+        /// f16 weights, in builds for a CPU with F16C: widening is one instruction per 8 values
+        /// (without it, a software conversion per value; `WeightMatrix` uses a table then).
+        static func dot(f16 h: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+            dot(
+                n, x, widen: { i in SIMD8<Float>(h.loadUnaligned(fromByteOffset: i &* 2, as: SIMD8<Float16>.self)) },
+                scalar: { i in Float(h.loadUnaligned(fromByteOffset: i &* 2, as: Float16.self)) })
+        }
+    #endif
+
     /// `out = w ⊙ (x / √(mean(x²) + eps))`, the statistic in f32 (Meta's `RMSNorm`).
     static func rmsNorm(
         _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float, _ n: Int, into out: UnsafeMutablePointer<Float>
