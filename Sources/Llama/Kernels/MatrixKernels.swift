@@ -2,11 +2,12 @@ import Dispatch
 
 /// `out[t] = W · x[t]` for a block of positions, over any weight type.
 ///
-/// Kernel file. Each output row decodes its weight row to f32 once into a per-chunk scratch
-/// buffer and dots it with every position of the block, so a prompt of T tokens reads the
-/// weights once, not T times. Rows are split into one large chunk per thread
-/// (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a call, so small matrices stay on one
-/// thread; `forward-and-verification.md` §9.7).
+/// Kernel file. A prompt (≥ `tiledMinimumPositions`) goes through `TileKernels` (weight rows
+/// widened once per tile of 4 rows × 3 positions). Fewer positions — a token step — take one
+/// weight row at a time: Q8_0/Q4_0 as integer block dots (`QuantizedKernels`), f16/bf16 widened
+/// inside the dot product, f32 in place; either way every weight is read once per call. Rows
+/// are split into one large chunk per thread (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a
+/// call, so small matrices stay on one thread; `forward-and-verification.md` §9.7).
 enum MatrixKernels {
     /// A pointer handed to worker threads; every chunk writes a disjoint set of output rows.
     struct SharedPointer<T>: @unchecked Sendable {
