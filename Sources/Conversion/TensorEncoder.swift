@@ -19,21 +19,15 @@ enum TensorEncoder {
         }
     }
 
-    /// Encodes `values` into exactly `out`; errors name the element by `firstElement + index`.
-    private static func encode(
-        _ values: UnsafeBufferPointer<Float>, as type: GGMLType, name: String, into out: UnsafeMutableRawBufferPointer,
-        firstElement: Int
-    ) throws {
+    /// Encodes `values` (already checked by `convertChunk`: finite, and within ±65504 for F16)
+    /// into exactly `out`.
+    private static func encode(_ values: UnsafeBufferPointer<Float>, as type: GGMLType, into out: UnsafeMutableRawBufferPointer) {
         switch type {
         case .f32:
             for (index, value) in values.enumerated() {
                 out.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: index * 4, as: UInt32.self)
             }
         case .f16:
-            if let big = values.firstIndex(where: { abs($0) > 65504 }) {
-                throw InputError(
-                    "element \(firstElement + big) is \(values[big]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
-            }
             FloatConversion.toF16(values, into: out)
         case .bf16:
             FloatConversion.toBF16(values, into: out)
@@ -117,13 +111,7 @@ enum TensorEncoder {
                     ? InputError("element \(element) is \(values[bad]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
                     : InputError("element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
             }
-            do {
-                try encode(UnsafeBufferPointer(values), as: type, name: name, into: out, firstElement: firstElement + start)
-            } catch let error as InputError {
-                return error
-            } catch {
-                return InputError("\(error)", at: .tensor(name))
-            }
+            encode(UnsafeBufferPointer(values), as: type, into: out)
             return nil
         }
         if parts == 1 {

@@ -5,10 +5,6 @@ import Llama
 import LlamaTokenizers
 import TorchCheckpoint
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 struct ConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",

@@ -63,30 +63,21 @@ enum MatrixKernels {
         _ w: WeightMatrix, _ range: Range<Int>, _ x: UnsafePointer<Float>, _ positions: Int, _ out: UnsafeMutablePointer<Float>
     ) {
         let cols = w.cols
-        if w.dtype == .f32 {
-            let base = w.base.assumingMemoryBound(to: Float.self)
-            for r in range {
-                for t in 0..<positions { out[t * w.rows + r] = VectorKernels.dot(base + r * cols, x + t * cols, cols) }
-            }
-            return
-        }
-        // 16-bit rows are widened inside the dot product (one pass over the weights); f16 needs F16C.
-        var direct = w.dtype == .bf16
-        #if LLAMAKIT_F16C
-            direct = direct || w.dtype == .f16
-        #endif
-        @inline(__always) func dot16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>) -> Float {
-            #if LLAMAKIT_F16C
-                if w.dtype == .f16 { return VectorKernels.dot(f16: row, x, cols) }
-            #endif
-            return VectorKernels.dot(bf16: row, x, cols)
-        }
-        if direct {
+        // f32 rows are read in place and 16-bit rows widened inside the dot product (one pass
+        // over the weights; f16 needs F16C); other types are widened into a scratch row first.
+        @inline(__always) func eachRow(_ dot: (UnsafeRawPointer, UnsafePointer<Float>) -> Float) {
             for r in range {
                 let row = w.base + r * w.rowBytes
-                for t in 0..<positions { out[t * w.rows + r] = dot16(row, x + t * cols) }
+                for t in 0..<positions { out[t * w.rows + r] = dot(row, x + t * cols) }
             }
-            return
+        }
+        switch w.dtype {
+        case .f32: return eachRow { VectorKernels.dot($0.assumingMemoryBound(to: Float.self), $1, cols) }
+        case .bf16: return eachRow { VectorKernels.dot(bf16: $0, $1, cols) }
+        #if LLAMAKIT_F16C
+            case .f16: return eachRow { VectorKernels.dot(f16: $0, $1, cols) }
+        #endif
+        default: break
         }
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: cols)
         defer { scratch.deallocate() }

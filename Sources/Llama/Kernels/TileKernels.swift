@@ -75,22 +75,18 @@ enum TileKernels {
             let v0 = x0.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
             let v1 = x1.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
             let v2 = x2.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            let r0 = w0.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            VectorKernels.madd(&a00, r0, v0)
-            VectorKernels.madd(&a01, r0, v1)
-            VectorKernels.madd(&a02, r0, v2)
-            let r1 = w1.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            VectorKernels.madd(&a10, r1, v0)
-            VectorKernels.madd(&a11, r1, v1)
-            VectorKernels.madd(&a12, r1, v2)
-            let r2 = w2.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            VectorKernels.madd(&a20, r2, v0)
-            VectorKernels.madd(&a21, r2, v1)
-            VectorKernels.madd(&a22, r2, v2)
-            let r3 = w3.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
-            VectorKernels.madd(&a30, r3, v0)
-            VectorKernels.madd(&a31, r3, v1)
-            VectorKernels.madd(&a32, r3, v2)
+            // One weight row's 8 columns against the three positions.
+            @inline(__always) func step(_ w: UnsafeRawPointer, _ s0: inout SIMD8<Float>, _ s1: inout SIMD8<Float>, _ s2: inout SIMD8<Float>)
+            {
+                let r = w.loadUnaligned(fromByteOffset: k, as: SIMD8<Float>.self)
+                VectorKernels.madd(&s0, r, v0)
+                VectorKernels.madd(&s1, r, v1)
+                VectorKernels.madd(&s2, r, v2)
+            }
+            step(w0, &a00, &a01, &a02)
+            step(w1, &a10, &a11, &a12)
+            step(w2, &a20, &a21, &a22)
+            step(w3, &a30, &a31, &a32)
             k &+= 32
         }
         @inline(__always) func store(_ i: Int, _ s0: SIMD8<Float>, _ s1: SIMD8<Float>, _ s2: SIMD8<Float>) {
