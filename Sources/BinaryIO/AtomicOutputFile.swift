@@ -102,7 +102,7 @@ public final class AtomicOutputFile {
         Self.removeStalePartials(directory: directory, name: name)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw InputError("cannot create the output next to it: \(String(cString: strerror(errno)))", file: temporaryPath)
+            throw InputError(.io, "cannot create the output next to it: \(String(cString: strerror(errno)))", file: temporaryPath)
         }
         buffer.reserveCapacity(Self.bufferSize)
         signalSlot = partialFiles.register(temporaryPath)
@@ -165,7 +165,7 @@ public final class AtomicOutputFile {
         while done < bytes.count {
             let wrote = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if wrote < 0 && errno == EINTR { continue }
-            guard wrote > 0 else { throw InputError("write failed: \(String(cString: strerror(errno)))", file: path) }
+            guard wrote > 0 else { throw InputError(.io, "write failed: \(String(cString: strerror(errno)))", file: path) }
             done += wrote
         }
     }
@@ -184,6 +184,7 @@ public final class AtomicOutputFile {
             if sent < 0 && (errno == EINVAL || errno == ENOSYS) { break }
             guard sent > 0 else {
                 throw InputError(
+                    sent == 0 ? .truncated : .io,
                     sent == 0 ? "the source ended early" : "write failed: \(String(cString: strerror(errno)))", file: path)
             }
             remaining -= sent
@@ -204,11 +205,11 @@ public final class AtomicOutputFile {
     /// target may be empty or partial (a crash of the process alone is still safe).
     public func commit(sync: Bool = true) throws {
         try flush()
-        guard !sync || fsync(fd) == 0 else { throw InputError("fsync failed: \(String(cString: strerror(errno)))", file: path) }
+        guard !sync || fsync(fd) == 0 else { throw InputError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
         close(fd)
         fd = -1
         guard rename(temporaryPath, path) == 0 else {
-            throw InputError("cannot rename the finished output into place: \(String(cString: strerror(errno)))", file: path)
+            throw InputError(.io, "cannot rename the finished output into place: \(String(cString: strerror(errno)))", file: path)
         }
         committed = true
         forgetForSignals()

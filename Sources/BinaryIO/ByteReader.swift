@@ -1,18 +1,31 @@
-/// A cursor over bytes that cannot run past the end.
+/// A cursor over borrowed bytes that cannot run past the end.
 ///
 /// Modelled on swift-protobuf's `BinaryDecoder` and swift-nio's `ByteBuffer`: explicit
 /// endianness, every read checks what remains first and throws an `InputError` carrying the
 /// absolute byte offset (`baseOffset + position`) of the read that failed.
-public struct ByteReader: Sendable {
-    public let bytes: [UInt8]
+///
+/// The bytes are borrowed (a mapped file, or an array inside `withReader`), never copied: a
+/// reader and every buffer it returns are valid only inside the closure that lent the bytes.
+public struct ByteReader {
+    public let bytes: UnsafeRawBufferPointer
     public private(set) var position: Int
     /// Offset of `bytes[0]` in the file, so errors report file offsets.
     public let baseOffset: Int
 
-    public init(_ bytes: [UInt8], baseOffset: Int = 0) {
+    public init(_ bytes: UnsafeRawBufferPointer, baseOffset: Int = 0) {
         self.bytes = bytes
         self.position = 0
         self.baseOffset = baseOffset
+    }
+
+    /// Runs `body` with a reader over `bytes`.
+    public static func withReader<R>(
+        _ bytes: [UInt8], baseOffset: Int = 0, _ body: (inout ByteReader) throws -> R
+    ) rethrows -> R {
+        try bytes.withUnsafeBytes { raw in
+            var reader = ByteReader(raw, baseOffset: baseOffset)
+            return try body(&reader)
+        }
     }
 
     public var remaining: Int { bytes.count - position }
@@ -20,21 +33,14 @@ public struct ByteReader: Sendable {
     /// The file offset of the next byte to be read.
     public var fileOffset: Int { baseOffset + position }
 
-    public func error(_ message: String, at offset: Int? = nil) -> InputError {
-        InputError(message, at: .byteOffset(offset ?? fileOffset))
+    public func error(_ kind: InputError.Kind, _ message: String, at offset: Int? = nil) -> InputError {
+        InputError(kind, message, at: .byteOffset(offset ?? fileOffset))
     }
 
     private func need(_ count: Int, _ what: String) throws {
         guard count >= 0, count <= remaining else {
-            throw error("truncated: \(what) needs \(count) bytes, \(remaining) remain")
+            throw error(.truncated, "truncated: \(what) needs \(count) bytes, \(remaining) remain")
         }
-    }
-
-    public mutating func seek(to position: Int) throws {
-        guard position >= 0, position <= bytes.count else {
-            throw error("offset \(position + baseOffset) is outside the data (size \(bytes.count))")
-        }
-        self.position = position
     }
 
     public mutating func skip(_ count: Int, _ what: String = "field") throws {
@@ -49,12 +55,9 @@ public struct ByteReader: Sendable {
     }
 
     private mutating func littleEndian<T: FixedWidthInteger>(_: T.Type, _ what: String) throws -> T {
-        let size = MemoryLayout<T>.size
-        try need(size, what)
-        var value: T = 0
-        for index in 0..<size { value |= T(truncatingIfNeeded: bytes[position + index]) << (8 * index) }
-        position += size
-        return value
+        try need(MemoryLayout<T>.size, what)
+        defer { position += MemoryLayout<T>.size }
+        return T(littleEndian: bytes.loadUnaligned(fromByteOffset: position, as: T.self))
     }
 
     public mutating func u16le(_ what: String = "u16") throws -> UInt16 { try littleEndian(UInt16.self, what) }
@@ -65,29 +68,28 @@ public struct ByteReader: Sendable {
     /// A big-endian IEEE double (pickle's BINFLOAT).
     public mutating func f64be(_ what: String = "f64") throws -> Double {
         try need(8, what)
-        var raw: UInt64 = 0
-        for index in 0..<8 { raw = raw << 8 | UInt64(bytes[position + index]) }
-        position += 8
-        return Double(bitPattern: raw)
+        defer { position += 8 }
+        return Double(bitPattern: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self)))
     }
 
-    public mutating func bytes(_ count: Int, _ what: String = "bytes") throws -> ArraySlice<UInt8> {
+    /// The next `count` bytes, borrowed.
+    public mutating func bytes(_ count: Int, _ what: String = "bytes") throws -> UnsafeRawBufferPointer {
         try need(count, what)
         defer { position += count }
-        return bytes[position..<position + count]
+        return UnsafeRawBufferPointer(rebasing: bytes[position..<position + count])
     }
 
     /// Reads up to and excluding `terminator`, consuming it; at most `limit` bytes.
-    public mutating func line(terminator: UInt8 = 0x0A, limit: Int, _ what: String) throws -> ArraySlice<UInt8> {
+    public mutating func line(terminator: UInt8 = 0x0A, limit: Int, _ what: String) throws -> UnsafeRawBufferPointer {
         let start = position
         let end = min(bytes.count, start + limit + 1)
         guard let stop = bytes[start..<end].firstIndex(of: terminator) else {
             if end == bytes.count {
-                throw error("truncated: \(what) has no terminating newline")
+                throw error(.truncated, "truncated: \(what) has no terminating newline")
             }
-            throw error("\(what) is longer than \(limit) bytes")
+            throw error(.overLimit, "\(what) is longer than \(limit) bytes")
         }
         position = stop + 1
-        return bytes[start..<stop]
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<stop])
     }
 }

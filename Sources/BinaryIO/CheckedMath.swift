@@ -5,13 +5,13 @@
 public enum Checked {
     public static func add(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws -> Int {
         let (value, overflow) = a.addingReportingOverflow(b)
-        if overflow { throw InputError("\(what()) overflows: \(a) + \(b)") }
+        if overflow { throw InputError(.outOfRange, "\(what()) overflows: \(a) + \(b)") }
         return value
     }
 
     public static func multiply(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws -> Int {
         let (value, overflow) = a.multipliedReportingOverflow(by: b)
-        if overflow { throw InputError("\(what()) overflows: \(a) × \(b)") }
+        if overflow { throw InputError(.outOfRange, "\(what()) overflows: \(a) × \(b)") }
         return value
     }
 
@@ -25,7 +25,7 @@ public enum Checked {
     /// Converts a file-supplied unsigned value to `Int`, refusing values that do not fit.
     public static func int<T: BinaryInteger>(_ value: T, _ what: @autoclosure () -> String) throws -> Int {
         guard let result = Int(exactly: value) else {
-            throw InputError("\(what()) \(value) does not fit in a 64-bit signed integer")
+            throw InputError(.outOfRange, "\(what()) \(value) does not fit in a 64-bit signed integer")
         }
         return result
     }

@@ -20,16 +20,16 @@ public final class FileReader: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InputError("cannot open: \(String(cString: strerror(errno)))", file: path) }
+        guard fd >= 0 else { throw InputError(.io, "cannot open: \(String(cString: strerror(errno)))", file: path) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let message = String(cString: strerror(errno))
             close(fd)
-            throw InputError("cannot stat: \(message)", file: path)
+            throw InputError(.io, "cannot stat: \(message)", file: path)
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             close(fd)
-            throw InputError("not a regular file", file: path)
+            throw InputError(.io, "not a regular file", file: path)
         }
         size = Int(info.st_size)
     }
@@ -44,7 +44,9 @@ public final class FileReader: @unchecked Sendable {
     /// A new descriptor for this same open file, owned by the caller (for libzip).
     public func duplicateDescriptor() throws -> Int32 {
         let copy = dup(fd)
-        guard copy >= 0 else { throw InputError("cannot duplicate the file descriptor: \(String(cString: strerror(errno)))", file: path) }
+        guard copy >= 0 else {
+            throw InputError(.io, "cannot duplicate the file descriptor: \(String(cString: strerror(errno)))", file: path)
+        }
         return copy
     }
 
@@ -60,6 +62,7 @@ public final class FileReader: @unchecked Sendable {
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
                     throw InputError(
+                        got < 0 ? .io : .truncated,
                         got < 0 ? "read failed: \(String(cString: strerror(errno)))" : "file ended early (changed while reading?)",
                         at: .byteOffset(range.lowerBound + done), file: path)
                 }

@@ -24,7 +24,7 @@ public enum FileSystem {
     /// - Throws: `InputError` with the OS's text when the directory cannot be read.
     public static func contents(of directory: String) throws -> [String] {
         guard let handle = opendir(directory) else {
-            throw InputError("cannot list: \(String(cString: strerror(errno)))", file: directory)
+            throw InputError(.io, "cannot list: \(String(cString: strerror(errno)))", file: directory)
         }
         defer { closedir(handle) }
         var names: [String] = []
@@ -55,7 +55,7 @@ public enum FileSystem {
     public static func read(_ path: String, limit: Int) throws -> [UInt8] {
         let file = try MappedFile(path: path)
         guard file.size <= limit else {
-            throw InputError("file of \(file.size) bytes exceeds the cap of \(limit)", file: path)
+            throw InputError(.overLimit, "file of \(file.size) bytes exceeds the cap of \(limit)", file: path)
         }
         return file.copyBytes(0..<file.size)
     }

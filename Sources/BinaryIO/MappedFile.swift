@@ -18,7 +18,7 @@ public final class MappedFile: @unchecked Sendable {
     /// - Throws: `InputError` when the file cannot be opened, stat'ed or mapped, with the OS's text.
     public convenience init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InputError("cannot open: \(String(cString: strerror(errno)))", file: path) }
+        guard fd >= 0 else { throw InputError(.io, "cannot open: \(String(cString: strerror(errno)))", file: path) }
         defer { close(fd) }
         try self.init(fileDescriptor: fd, path: path)
     }
@@ -28,16 +28,16 @@ public final class MappedFile: @unchecked Sendable {
         self.path = path
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw InputError("cannot stat: \(String(cString: strerror(errno)))", file: path)
+            throw InputError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: path)
         }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { throw InputError("not a regular file", file: path) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw InputError(.io, "not a regular file", file: path) }
         size = Int(info.st_size)
         if size == 0 {
             base = nil
             return
         }
         guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw InputError("cannot map \(size) bytes: \(String(cString: strerror(errno)))", file: path)
+            throw InputError(.io, "cannot map \(size) bytes: \(String(cString: strerror(errno)))", file: path)
         }
         base = UnsafeRawPointer(pointer)
     }

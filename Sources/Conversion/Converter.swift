@@ -83,7 +83,7 @@ public enum Converter {
             guard let name = GGUFNames.gguf(for: info.name), !(droppedTied && info.name == "output.weight") else { continue }
             let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
             var type = isVector ? GGMLType.f32 : options.type.ggmlType
-            if type.blockSize > 1 && (info.shape.last ?? 0) % type.blockSize != 0 { type = .f16 }
+            if !type.layout.holdsWholeBlocks(info.shape.last ?? 0) { type = .f16 }
             plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
         }
         let scaling = options.ropeScalingFactor ?? config.ropeScalingFactor

@@ -14,6 +14,7 @@ public enum GGUFTokenizer {
     public static func load(from file: GGUFFile) throws -> any Tokenizer {
         guard case .string(let model)? = file.value("tokenizer.ggml.model") else {
             throw InputError(
+                .missing,
                 "the file has no tokenizer (tokenizer.ggml.model is missing)", at: .key("tokenizer.ggml.model"), file: file.path)
         }
         let tokens = try strings(file, "tokenizer.ggml.tokens")
@@ -30,6 +31,7 @@ public enum GGUFTokenizer {
                     ))
             default:
                 throw InputError(
+                    .mismatch,
                     "tokenizer model '\(model)' is not a Llama tokenizer (expected gpt2 or llama)", at: .key("tokenizer.ggml.model"))
             }
         } catch let error as InputError {
@@ -40,7 +42,8 @@ public enum GGUFTokenizer {
     static func llama3(tokens: [String], types: [Int]) throws -> Llama3Tokenizer {
         let specials = Llama3Tokenizer.SpecialTokenSet.count
         guard tokens.count > specials + 256 else {
-            throw InputError("\(tokens.count) tokens cannot hold 256 bytes and \(specials) specials", at: .key("tokenizer.ggml.tokens"))
+            throw InputError(
+                .malformed, "\(tokens.count) tokens cannot hold 256 bytes and \(specials) specials", at: .key("tokenizer.ggml.tokens"))
         }
         let rankCount = tokens.count - specials
         var unicodeToByte: [Unicode.Scalar: UInt8] = [:]
@@ -48,12 +51,14 @@ public enum GGUFTokenizer {
         var file: [UInt8] = []
         for rank in 0..<rankCount {
             guard types[rank] != 3 else {
-                throw InputError("token \(rank) is a control token inside the byte-level ranks", at: .key("tokenizer.ggml.token_type"))
+                throw InputError(
+                    .malformed, "token \(rank) is a control token inside the byte-level ranks", at: .key("tokenizer.ggml.token_type"))
             }
             var bytes: [UInt8] = []
             for scalar in tokens[rank].unicodeScalars {
                 guard let byte = unicodeToByte[scalar] else {
                     throw InputError(
+                        .malformed,
                         "token \(rank) '\(tokens[rank].prefix(40))' is not in GPT-2 byte form", at: .key("tokenizer.ggml.tokens"))
                 }
                 bytes.append(byte)
@@ -94,13 +99,13 @@ public enum GGUFTokenizer {
     }
 
     private static func array(_ file: GGUFFile, _ key: String) throws -> [GGUFValue] {
-        guard case .array(_, let items)? = file.value(key) else { throw InputError("missing or not an array", at: .key(key)) }
+        guard case .array(_, let items)? = file.value(key) else { throw InputError(.missing, "missing or not an array", at: .key(key)) }
         return items
     }
 
     private static func strings(_ file: GGUFFile, _ key: String) throws -> [String] {
         try array(file, key).map {
-            guard case .string(let s) = $0 else { throw InputError("expected strings", at: .key(key), file: file.path) }
+            guard case .string(let s) = $0 else { throw InputError(.mismatch, "expected strings", at: .key(key), file: file.path) }
             return s
         }
     }
@@ -110,22 +115,22 @@ public enum GGUFTokenizer {
             switch value {
             case .i32(let v): return Int(v)
             case .u32(let v): return Int(v)
-            default: throw InputError("expected integers", at: .key(key))
+            default: throw InputError(.mismatch, "expected integers", at: .key(key))
             }
         }
         guard values.count == count else {
-            throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
+            throw InputError(.mismatch, "has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
         }
         return values
     }
 
     private static func floats(_ file: GGUFFile, _ key: String, count: Int) throws -> [Float] {
         let values = try array(file, key).map { value -> Float in
-            guard case .f32(let v) = value else { throw InputError("expected f32 values", at: .key(key)) }
+            guard case .f32(let v) = value else { throw InputError(.mismatch, "expected f32 values", at: .key(key)) }
             return v
         }
         guard values.count == count else {
-            throw InputError("has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
+            throw InputError(.mismatch, "has \(values.count) entries, expected \(count) (one per token)", at: .key(key))
         }
         return values
     }
@@ -135,7 +140,7 @@ public enum GGUFTokenizer {
         case nil: return nil
         case .u32(let v)?: return Int(v)
         case .i32(let v)?: return Int(v)
-        default: throw InputError("expected a u32 token id", at: .key(key))
+        default: throw InputError(.mismatch, "expected a u32 token id", at: .key(key))
         }
     }
 }

@@ -43,13 +43,13 @@ public enum ModelFiles {
     public static func openCheckpoint(_ path: String, requireTokenizer: Bool, hint: String = "") throws -> Checkpoint {
         let directory = try CheckpointDirectory.open(path)
         guard let paramsPath = directory.paramsPath else {
-            throw InputError("no params.json beside the checkpoint: it defines the architecture", file: path)
+            throw InputError(.missing, "no params.json beside the checkpoint: it defines the architecture", file: path)
         }
         var tokenizer: (any Tokenizer)? = nil
         if let tokenizerPath = directory.tokenizerPath {
             tokenizer = try TokenizerLoader.load(path: tokenizerPath, specialTokens: release(besides: tokenizerPath))
         } else if requireTokenizer {
-            throw InputError("no tokenizer.model beside the checkpoint\(hint)", file: path)
+            throw InputError(.missing, "no tokenizer.model beside the checkpoint\(hint)", file: path)
         }
         let params = try LlamaParams.load(path: paramsPath)
         let config = try attributing(to: paramsPath) {
@@ -58,6 +58,7 @@ public enum ModelFiles {
         }
         if let tokenizer, tokenizer.vocabularySize != config.vocabSize {
             throw InputError(
+                .mismatch,
                 "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
                 file: directory.tokenizerPath)
         }
@@ -99,10 +100,10 @@ public enum ModelFiles {
     /// RoPE from `rope_freqs.weight` when present (llama.cpp divides the base frequencies by it).
     static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
         guard case .string(let architecture)? = file.value("general.architecture") else {
-            throw InputError("missing", at: .key("general.architecture"))
+            throw InputError(.missing, "missing", at: .key("general.architecture"))
         }
         guard architecture == "llama" else {
-            throw InputError("architecture '\(architecture)' is not llama", at: .key("general.architecture"))
+            throw InputError(.unsupported, "architecture '\(architecture)' is not llama", at: .key("general.architecture"))
         }
         func integer(_ key: String) throws -> Int? {
             switch file.value(key) {
@@ -110,11 +111,11 @@ public enum ModelFiles {
             case .u32(let v)?: return Int(v)
             case .i32(let v)?: return Int(v)
             case .u64(let v)?: return Int(exactly: v)
-            default: throw InputError("expected an integer", at: .key(key))
+            default: throw InputError(.mismatch, "expected an integer", at: .key(key))
             }
         }
         func required(_ key: String) throws -> Int {
-            guard let value = try integer(key) else { throw InputError("missing", at: .key(key)) }
+            guard let value = try integer(key) else { throw InputError(.missing, "missing", at: .key(key)) }
             return value
         }
         func real(_ key: String) throws -> Double? {
@@ -122,13 +123,13 @@ public enum ModelFiles {
             case nil: return nil
             case .f32(let v)?: return Double(v)
             case .f64(let v)?: return v
-            default: throw InputError("expected a float", at: .key(key))
+            default: throw InputError(.mismatch, "expected a float", at: .key(key))
             }
         }
         let dim = try required("llama.embedding_length")
         let heads = try required("llama.attention.head_count")
         guard let embedding = file.info(named: "token_embd.weight"), embedding.shape.count == 2 else {
-            throw InputError("missing or not 2-D", at: .tensor("token_embd.weight"))
+            throw InputError(.missing, "missing or not 2-D", at: .tensor("token_embd.weight"))
         }
         let vocab = try integer("llama.vocab_size") ?? embedding.shape[0]
         var family: LlamaFamily = .llama3
@@ -143,13 +144,13 @@ public enum ModelFiles {
         guard file.info(named: "rope_freqs.weight") != nil else { return (config, nil) }
         var divisors = [Float](repeating: 0, count: config.headDim / 2)
         guard let info = file.info(named: "rope_freqs.weight"), info.shape == [config.headDim / 2], info.dtype == .f32 else {
-            throw InputError("expected f32 [\(config.headDim / 2)]", at: .tensor("rope_freqs.weight"))
+            throw InputError(.mismatch, "expected f32 [\(config.headDim / 2)]", at: .tensor("rope_freqs.weight"))
         }
         try file.withBytes(of: "rope_freqs.weight") { raw in
             for i in divisors.indices { divisors[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
         }
         guard divisors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw InputError("factors must be finite and positive", at: .tensor("rope_freqs.weight"))
+            throw InputError(.outOfRange, "factors must be finite and positive", at: .tensor("rope_freqs.weight"))
         }
         return (config, RotaryEmbedding(headDim: config.headDim, theta: rawTheta, divisors: divisors))
     }

@@ -24,7 +24,7 @@ public enum Requantizer {
         for tensor in input.tensors {
             let isVector = tensor.shape.count == 1 || tensor.name.hasSuffix("_norm.weight") || tensor.name == "rope_freqs.weight"
             var target = isVector ? GGMLType.f32 : type.ggmlType
-            if target.blockSize > 1 && (tensor.shape.last ?? 0) % target.blockSize != 0 { target = .f16 }
+            if !target.layout.holdsWholeBlocks(tensor.shape.last ?? 0) { target = .f16 }
             targets.append(target)
             try writer.addTensor(name: tensor.name, shape: tensor.shape, type: target)
         }
@@ -41,6 +41,7 @@ public enum Requantizer {
                 }
                 guard [.f32, .f16, .bf16, .q8_0, .q4_0].contains(tensor.type) else {
                     throw InputError(
+                        .malformed,
                         "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)", at: .tensor(tensor.name))
                 }
                 try TensorEncoder.encodeTensor(

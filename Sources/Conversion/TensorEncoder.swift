@@ -10,13 +10,10 @@ import TensorCore
 enum TensorEncoder {
     /// Bytes that `count` elements take as `type`.
     static func encodedSize(_ count: Int, as type: GGMLType, name: String) throws -> Int {
-        switch type {
-        case .f32: return count * 4
-        case .f16, .bf16: return count * 2
-        case .q8_0: return count / 32 * 34
-        case .q4_0: return count / 32 * 18
-        default: throw InputError("cannot encode \(type.name)", at: .tensor(name))
+        guard ConversionType.allCases.contains(where: { $0.ggmlType == type }) else {
+            throw InputError(.unsupported, "cannot encode \(type.name)", at: .tensor(name))
         }
+        return type.layout.byteCount(elements: count)
     }
 
     /// Encodes `values` (already checked by `convertChunk`: finite, and within ±65504 for F16)
@@ -31,10 +28,8 @@ enum TensorEncoder {
             FloatConversion.toF16(values, into: out)
         case .bf16:
             FloatConversion.toBF16(values, into: out)
-        case .q8_0:
-            BlockQuantizer.quantize(values, as: .q8_0, into: out)
         default:
-            BlockQuantizer.quantize(values, as: .q4_0, into: out)
+            BlockQuantizer.quantize(values, as: BlockFormat(type.dtype)!, into: out)
         }
     }
 
@@ -75,7 +70,7 @@ enum TensorEncoder {
     }
 
     /// Where element `index` (a whole number of blocks for block types) starts in `dtype` bytes.
-    private static func byteOffset(_ index: Int, _ dtype: DType) -> Int { index / dtype.blockSize * dtype.blockBytes }
+    private static func byteOffset(_ index: Int, _ dtype: DType) -> Int { dtype.byteCount(elements: index) }
 
     /// One chunk of a tensor (`raw`, elements of `dtype` starting at element `firstElement` of
     /// the tensor) widened or dequantized to f32 in `values`, checked finite and encoded as
@@ -86,30 +81,35 @@ enum TensorEncoder {
         values: UnsafeMutableBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer, threads: Int
     ) throws {
         let count = values.count
-        let blocks = (count + 31) / 32
+        // Threads split on whole blocks of every type (a multiple of each block size).
+        let unit = Self.splitUnit
+        let blocks = (count + unit - 1) / unit
         let parts = count < 1 << 16 ? 1 : max(1, min(threads, blocks))
         let shared = Shared(raw: raw, values: values, out: out)
-        let bytesPerBlock = try encodedSize(32, as: type, name: name)
+        let outUnitBytes = try encodedSize(unit, as: type, name: name)
         @Sendable func run(_ part: Int) -> InputError? {
-            let start = blocks * part / parts * 32, end = min(count, blocks * (part + 1) / parts * 32)
+            let start = blocks * part / parts * unit, end = min(count, blocks * (part + 1) / parts * unit)
             guard start < end else { return nil }
             let out = UnsafeMutableRawBufferPointer(
-                rebasing: shared.out[(start / 32 * bytesPerBlock)..<((end + 31) / 32 * bytesPerBlock)])
+                rebasing: shared.out[(start / unit * outUnitBytes)..<((end + unit - 1) / unit * outUnitBytes)])
             // Q8_0 straight from the source bytes (SIMD, no f32 copy) unless a value is inf or
             // NaN: then the widening path below finds and names it.
             let raw = UnsafeRawBufferPointer(rebasing: shared.raw[byteOffset(start, dtype)..<byteOffset(end, dtype)])
             if type == .q8_0 && BlockQuantizer.quantizeQ8_0(raw, dtype: dtype, into: out) { return nil }
             let values = UnsafeMutableBufferPointer(rebasing: shared.values[start..<end])
             guard widen(raw, dtype: dtype, into: values) else {
-                return InputError("dtype \(dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(name))
+                return InputError(
+                    .unsupported, "dtype \(dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(name))
             }
             // One scan for both refusals, so the lowest bad element is named whatever the split.
             let f16 = type == .f16
             if let bad = values.firstIndex(where: { !$0.isFinite || (f16 && abs($0) > 65504) }) {
                 let element = firstElement + start + bad
                 return values[bad].isFinite
-                    ? InputError("element \(element) is \(values[bad]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
-                    : InputError("element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
+                    ? InputError(
+                        .outOfRange, "element \(element) is \(values[bad]), beyond F16's ±65504: use --type bf16 or f32", at: .tensor(name))
+                    : InputError(
+                        .notAllowed, "element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
             }
             encode(UnsafeBufferPointer(values), as: type, into: out)
             return nil
@@ -124,14 +124,14 @@ enum TensorEncoder {
         if let error = errors.first { throw error }
     }
 
+    /// Elements a worker thread's share is a multiple of: whole blocks of the encoded type.
+    private static let splitUnit = 32
+
     /// f32/f16/bf16 widened, Q8_0/Q4_0 dequantized to f32.
     /// - Returns: false for a type LlamaKit cannot read.
     private static func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>) -> Bool {
-        switch dtype {
-        case .q8_0: BlockQuantizer.dequantize(raw, as: .q8_0, into: values)
-        case .q4_0: BlockQuantizer.dequantize(raw, as: .q4_0, into: values)
-        default: return FloatConversion.widen(raw, dtype: dtype, into: values)
-        }
+        guard let format = BlockFormat(dtype) else { return FloatConversion.widen(raw, dtype: dtype, into: values) }
+        BlockQuantizer.dequantize(raw, as: format, into: values)
         return true
     }
 }

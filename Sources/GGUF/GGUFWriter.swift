@@ -30,12 +30,13 @@ public struct GGUFWriter {
     /// - Throws: `InputError` when the innermost dimension is not a whole number of blocks.
     public mutating func addTensor(name: String, shape: [Int], type: GGMLType) throws {
         let inner = shape.last ?? 1
-        guard inner % type.blockSize == 0 else {
+        guard type.layout.holdsWholeBlocks(inner) else {
             throw InputError(
-                "innermost dimension \(inner) is not a multiple of \(type.name)'s block of \(type.blockSize)", at: .tensor(name))
+                .malformed,
+                "innermost dimension \(inner) is not a multiple of \(type.name)'s block of \(type.layout.elements)", at: .tensor(name))
         }
         let count = shape.reduce(1, *)
-        tensors.append(Tensor(name: name, shape: shape, type: type, byteCount: count / type.blockSize * type.bytesPerBlock))
+        tensors.append(Tensor(name: name, shape: shape, type: type, byteCount: type.layout.byteCount(elements: count)))
     }
 
     private func padded(_ count: Int) -> Int { (count + alignment - 1) / alignment * alignment }
@@ -105,6 +106,7 @@ public struct GGUFWriter {
             let written = file.bytesWritten - start
             guard written == tensor.byteCount else {
                 throw InputError(
+                    .mismatch,
                     "\(written) bytes were produced, \(tensor.byteCount) expected for \(tensor.type.name) \(tensor.shape)",
                     at: .tensor(tensor.name))
             }

@@ -30,7 +30,7 @@ public struct LlamaConfig: Sendable, Equatable {
         family: LlamaFamily, dim: Int, layerCount: Int, headCount: Int, kvHeadCount: Int, ffnHiddenSize: Int, vocabSize: Int,
         normEps: Double, ropeTheta: Double, ropeScalingFactor: Double?, contextLength: Int
     ) throws {
-        func check(_ ok: Bool, _ key: String, _ message: String) throws { if !ok { throw InputError(message, at: .key(key)) } }
+        func check(_ ok: Bool, _ key: String, _ message: String) throws { if !ok { throw InputError(.outOfRange, message, at: .key(key)) } }
         try check((1...Self.maxDim).contains(dim), "embedding_length", "\(dim) is outside 1…\(Self.maxDim)")
         try check((1...Self.maxLayers).contains(layerCount), "block_count", "\(layerCount) is outside 1…\(Self.maxLayers)")
         try check((1...Self.maxHeads).contains(headCount) && dim % headCount == 0, "head_count", "\(headCount) does not divide \(dim)")
@@ -84,32 +84,34 @@ public struct LlamaConfig: Sendable, Equatable {
     /// embedding when params says -1, then checks every tensor Meta's model expects.
     /// - Throws: `InputError` naming the key or tensor, with expected and found values.
     public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerKind? = nil, validate: Bool = true) throws {
-        func bad(_ key: String, _ message: String) -> InputError { InputError(message, at: .key(key)) }
-        guard (1...Self.maxDim).contains(params.dim) else { throw bad("dim", "dim \(params.dim) is outside 1…\(Self.maxDim)") }
+        func bad(_ kind: InputError.Kind, _ key: String, _ message: String) -> InputError { InputError(kind, message, at: .key(key)) }
+        guard (1...Self.maxDim).contains(params.dim) else { throw bad(.outOfRange, "dim", "dim \(params.dim) is outside 1…\(Self.maxDim)") }
         guard (1...Self.maxLayers).contains(params.nLayers) else {
-            throw bad("n_layers", "n_layers \(params.nLayers) is outside 1…\(Self.maxLayers)")
+            throw bad(.outOfRange, "n_layers", "n_layers \(params.nLayers) is outside 1…\(Self.maxLayers)")
         }
         guard (1...Self.maxHeads).contains(params.nHeads) else {
-            throw bad("n_heads", "n_heads \(params.nHeads) is outside 1…\(Self.maxHeads)")
+            throw bad(.outOfRange, "n_heads", "n_heads \(params.nHeads) is outside 1…\(Self.maxHeads)")
         }
         guard params.dim % params.nHeads == 0 else {
-            throw bad("n_heads", "dim \(params.dim) is not divisible by n_heads \(params.nHeads)")
+            throw bad(.mismatch, "n_heads", "dim \(params.dim) is not divisible by n_heads \(params.nHeads)")
         }
         let kvHeads = params.nKvHeads ?? params.nHeads
         guard kvHeads >= 1, params.nHeads % kvHeads == 0 else {
-            throw bad("n_kv_heads", "n_heads \(params.nHeads) is not a multiple of n_kv_heads \(kvHeads)")
+            throw bad(.mismatch, "n_kv_heads", "n_heads \(params.nHeads) is not a multiple of n_kv_heads \(kvHeads)")
         }
         let multipleOf = params.multipleOf ?? 256
         guard (1...Self.maxDim).contains(multipleOf) else {
-            throw bad("multiple_of", "multiple_of \(multipleOf) is outside 1…\(Self.maxDim)")
+            throw bad(.outOfRange, "multiple_of", "multiple_of \(multipleOf) is outside 1…\(Self.maxDim)")
         }
         if let multiplier = params.ffnDimMultiplier, !(multiplier > 0 && multiplier <= 64) {
-            throw bad("ffn_dim_multiplier", "ffn_dim_multiplier \(multiplier) is outside (0, 64]")
+            throw bad(.outOfRange, "ffn_dim_multiplier", "ffn_dim_multiplier \(multiplier) is outside (0, 64]")
         }
         let normEps = params.normEps ?? 1e-5
-        guard normEps > 0, normEps < 1 else { throw bad("norm_eps", "norm_eps \(normEps) is outside (0, 1)") }
+        guard normEps > 0, normEps < 1 else { throw bad(.outOfRange, "norm_eps", "norm_eps \(normEps) is outside (0, 1)") }
         let ropeTheta = params.ropeTheta ?? 10_000
-        guard ropeTheta > 1, ropeTheta.isFinite else { throw bad("rope_theta", "rope_theta \(ropeTheta) must be a finite number > 1") }
+        guard ropeTheta > 1, ropeTheta.isFinite else {
+            throw bad(.outOfRange, "rope_theta", "rope_theta \(ropeTheta) must be a finite number > 1")
+        }
 
         var defaulted: [String] = []
         if params.nKvHeads == nil { defaulted.append("n_kv_heads") }
@@ -136,13 +138,14 @@ public struct LlamaConfig: Sendable, Equatable {
 
         // The vocabulary comes from the embedding's rows; an explicit vocab_size must agree.
         guard let embedding = tensors.info(named: "tok_embeddings.weight") else {
-            throw InputError("missing: every Llama checkpoint has it", at: .tensor("tok_embeddings.weight"))
+            throw InputError(.missing, "missing: every Llama checkpoint has it", at: .tensor("tok_embeddings.weight"))
         }
         guard embedding.shape.count == 2 else {
-            throw InputError("expected shape [vocab, \(dim)], found \(embedding.shape)", at: .tensor("tok_embeddings.weight"))
+            throw InputError(.mismatch, "expected shape [vocab, \(dim)], found \(embedding.shape)", at: .tensor("tok_embeddings.weight"))
         }
         if let declared = params.vocabSize, declared != -1, declared != embedding.shape[0] {
             throw InputError(
+                .mismatch,
                 "expected shape [\(declared), \(dim)] (params.json vocab_size), found \(embedding.shape)",
                 at: .tensor("tok_embeddings.weight"))
         }
@@ -178,6 +181,7 @@ public struct LlamaConfig: Sendable, Equatable {
         let w1 = "layers.0.feed_forward.w1.weight"
         if let found = tensors.info(named: w1)?.shape, found.count == 2, found[0] != ffnHiddenSize, found[1] == dim {
             throw InputError(
+                .mismatch,
                 "expected shape [\(ffnHiddenSize), \(dim)] (Meta's FFN formula from dim, multiple_of and ffn_dim_multiplier), found \(found): check params.json",
                 at: .tensor(w1))
         }
@@ -185,20 +189,20 @@ public struct LlamaConfig: Sendable, Equatable {
         for (name, shape) in expectedShapes {
             expectedNames.insert(name)
             guard let info = tensors.info(named: name) else {
-                throw InputError("missing: params.json (\(layerCount) layers) implies it", at: .tensor(name))
+                throw InputError(.missing, "missing: params.json (\(layerCount) layers) implies it", at: .tensor(name))
             }
             guard info.shape == shape else {
-                throw InputError("expected shape \(shape), found \(info.shape)", at: .tensor(name))
+                throw InputError(.mismatch, "expected shape \(shape), found \(info.shape)", at: .tensor(name))
             }
             guard info.dtype.isFloatingPoint else {
-                throw InputError("expected a floating-point tensor, found \(info.dtype.rawValue)", at: .tensor(name))
+                throw InputError(.mismatch, "expected a floating-point tensor, found \(info.dtype.rawValue)", at: .tensor(name))
             }
         }
         if let freqs = tensors.info(named: "rope.freqs"), freqs.shape != [headDim / 2] {
-            throw InputError("expected shape [\(headDim / 2)] (head_dim / 2), found \(freqs.shape)", at: .tensor("rope.freqs"))
+            throw InputError(.mismatch, "expected shape [\(headDim / 2)] (head_dim / 2), found \(freqs.shape)", at: .tensor("rope.freqs"))
         }
         if let extra = tensors.tensorInfos.first(where: { !expectedNames.contains($0.name) }) {
-            throw InputError("unexpected: not part of a \(layerCount)-layer Llama model", at: .tensor(extra.name))
+            throw InputError(.mismatch, "unexpected: not part of a \(layerCount)-layer Llama model", at: .tensor(extra.name))
         }
     }
 }

@@ -104,10 +104,11 @@ public final class LlamaModel {
         let n = tokens.count
         guard n > 0 else { return [] }
         if let bad = tokens.firstIndex(where: { $0 < 0 || $0 >= config.vocabSize }) {
-            throw InputError("token id \(tokens[bad]) at position \(position + bad) is outside the vocabulary 0..<\(config.vocabSize)")
+            throw InputError(
+                .outOfRange, "token id \(tokens[bad]) at position \(position + bad) is outside the vocabulary 0..<\(config.vocabSize)")
         }
         guard position + n <= maxSequenceLength else {
-            throw InputError("\(position + n) positions exceed the model's cache of \(maxSequenceLength)")
+            throw InputError(.overLimit, "\(position + n) positions exceed the model's cache of \(maxSequenceLength)")
         }
         let start = position
         let d = config.dim, hd = config.headDim, kvDim = config.kvHeadCount * hd, f = config.ffnHiddenSize

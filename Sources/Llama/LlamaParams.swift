@@ -51,19 +51,21 @@ public struct LlamaParams: Decodable, Sendable, Equatable {
     /// - Throws: `InputError` naming the key and the expected type, or the JSON syntax error.
     public static func parse(_ data: [UInt8], file: String? = nil) throws -> LlamaParams {
         guard data.count <= maxFileBytes else {
-            throw InputError("params.json of \(data.count) bytes exceeds the cap of \(maxFileBytes)", file: file)
+            throw InputError(.overLimit, "params.json of \(data.count) bytes exceeds the cap of \(maxFileBytes)", file: file)
         }
         do {
             return try JSONDecoder().decode(LlamaParams.self, from: Data(data))
         } catch DecodingError.keyNotFound(let key, _) {
-            throw InputError("required key is missing", at: .key(key.stringValue), file: file)
+            throw InputError(.missing, "required key is missing", at: .key(key.stringValue), file: file)
         } catch DecodingError.typeMismatch(let type, let context), DecodingError.valueNotFound(let type, let context) {
             let key = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw InputError(
+                .mismatch,
                 "expected \(type == Int.self ? "an integer" : type == Bool.self ? "true or false" : "a number"), found something else",
                 at: .key(key), file: file)
         } catch DecodingError.dataCorrupted(let context) {
-            throw InputError("not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)", file: file)
+            throw InputError(
+                .malformed, "not valid JSON: \(context.underlyingError.map { "\($0)" } ?? context.debugDescription)", file: file)
         }
     }
 

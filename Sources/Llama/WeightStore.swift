@@ -28,13 +28,14 @@ final class WeightStore {
     func matrix(_ metaName: String, rows: Int, cols: Int) throws -> WeightMatrix {
         let name = sourceName(metaName)
         guard let info = source.info(named: name) else {
-            throw InputError("missing: the forward pass needs it (expected shape [\(rows), \(cols)])", at: .tensor(name))
+            throw InputError(.missing, "missing: the forward pass needs it (expected shape [\(rows), \(cols)])", at: .tensor(name))
         }
         guard info.shape == [rows, cols] else {
-            throw InputError("expected shape [\(rows), \(cols)], found \(info.shape)", at: .tensor(name))
+            throw InputError(.mismatch, "expected shape [\(rows), \(cols)], found \(info.shape)", at: .tensor(name))
         }
         guard WeightMatrix.supported.contains(info.dtype) else {
             throw InputError(
+                .unsupported,
                 "type \(info.dtype.rawValue) is not supported by the forward pass (f32, f16, bf16, q8_0, q4_0 are)", at: .tensor(name))
         }
         return WeightMatrix(dtype: info.dtype, rows: rows, cols: cols, base: try bytes(of: name, count: info.byteCount))
@@ -44,21 +45,23 @@ final class WeightStore {
     func vector(_ metaName: String, count: Int) throws -> [Float] {
         let name = sourceName(metaName)
         guard let info = source.info(named: name) else {
-            throw InputError("missing: the forward pass needs it (expected shape [\(count)])", at: .tensor(name))
+            throw InputError(.missing, "missing: the forward pass needs it (expected shape [\(count)])", at: .tensor(name))
         }
-        guard info.shape == [count] else { throw InputError("expected shape [\(count)], found \(info.shape)", at: .tensor(name)) }
+        guard info.shape == [count] else {
+            throw InputError(.mismatch, "expected shape [\(count)], found \(info.shape)", at: .tensor(name))
+        }
         var values = [Float](repeating: 0, count: count)
         let ok = try source.withBytes(of: name) { raw in
             values.withUnsafeMutableBufferPointer { FloatConversion.widen(raw, dtype: info.dtype, into: $0) }
         }
-        guard ok else { throw InputError("expected a float tensor, found \(info.dtype.rawValue)", at: .tensor(name)) }
+        guard ok else { throw InputError(.mismatch, "expected a float tensor, found \(info.dtype.rawValue)", at: .tensor(name)) }
         return values
     }
 
     private func bytes(of name: String, count: Int) throws -> UnsafeRawPointer {
         if let resident = try source.residentBytes(of: name), let base = resident.baseAddress {
             guard resident.count == count else {
-                throw InputError("holds \(resident.count) bytes, expected \(count)", at: .tensor(name))
+                throw InputError(.mismatch, "holds \(resident.count) bytes, expected \(count)", at: .tensor(name))
             }
             residentBytes += count
             return base
@@ -66,7 +69,7 @@ final class WeightStore {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
         owned.append(buffer)
         try source.withBytes(of: name) { raw in
-            guard raw.count == count else { throw InputError("holds \(raw.count) bytes, expected \(count)", at: .tensor(name)) }
+            guard raw.count == count else { throw InputError(.mismatch, "holds \(raw.count) bytes, expected \(count)", at: .tensor(name)) }
             buffer.copyMemory(from: raw)
         }
         copiedBytes += count

@@ -170,7 +170,7 @@ public struct Llama3Tokenizer: Tokenizer {
     public func pieceBytes(_ id: Int) throws -> [UInt8] {
         if id >= 0 && id < ranks.count { return Array(ranks.bytes(of: id)) }
         if id >= ranks.count && id < vocabularySize { return specialBytes[id - ranks.count] }
-        throw InputError("token id \(id) is outside the vocabulary 0..<\(vocabularySize)")
+        throw InputError(.outOfRange, "token id \(id) is outside the vocabulary 0..<\(vocabularySize)")
     }
 
     /// Concatenates the ids' bytes (specials as their text) and decodes UTF-8 with replacement,

@@ -10,8 +10,9 @@ struct ProtobufReader {
 
     private var reader: ByteReader
 
-    init(_ bytes: ArraySlice<UInt8>, baseOffset: Int) {
-        reader = ByteReader(Array(bytes), baseOffset: baseOffset)
+    /// A reader over borrowed bytes: valid only while the lender keeps them alive.
+    init(_ bytes: UnsafeRawBufferPointer, baseOffset: Int) {
+        reader = ByteReader(bytes, baseOffset: baseOffset)
     }
 
     var isAtEnd: Bool { reader.isAtEnd }
@@ -25,7 +26,7 @@ struct ProtobufReader {
             value |= UInt64(byte & 0x7F) << (7 * UInt64(index))
             if byte & 0x80 == 0 { return value }
         }
-        throw InputError("\(what): varint longer than 10 bytes", at: .byteOffset(start))
+        throw InputError(.overLimit, "\(what): varint longer than 10 bytes", at: .byteOffset(start))
     }
 
     /// The next field's number and wire type, or nil at the end.
@@ -34,19 +35,21 @@ struct ProtobufReader {
         let start = reader.fileOffset
         let key = try varint("field key")
         guard let type = WireType(rawValue: key & 7), type != .startGroup, type != .endGroup else {
-            throw InputError("unsupported protobuf wire type \(key & 7)", at: .byteOffset(start))
+            throw InputError(.unsupported, "unsupported protobuf wire type \(key & 7)", at: .byteOffset(start))
         }
         let number = key >> 3
-        guard number >= 1, number <= 536_870_911 else { throw InputError("invalid field number \(number)", at: .byteOffset(start)) }
+        guard number >= 1, number <= 536_870_911 else {
+            throw InputError(.outOfRange, "invalid field number \(number)", at: .byteOffset(start))
+        }
         return (Int(number), type)
     }
 
     /// A length-delimited payload and the file offset it starts at.
-    mutating func lengthDelimited(_ what: String) throws -> (bytes: ArraySlice<UInt8>, offset: Int) {
+    mutating func lengthDelimited(_ what: String) throws -> (bytes: UnsafeRawBufferPointer, offset: Int) {
         let start = reader.fileOffset
         let length = try varint("\(what) length")
         guard length <= UInt64(reader.remaining) else {
-            throw InputError("\(what) declares \(length) bytes, \(reader.remaining) remain", at: .byteOffset(start))
+            throw InputError(.truncated, "\(what) declares \(length) bytes, \(reader.remaining) remain", at: .byteOffset(start))
         }
         let offset = reader.fileOffset
         return (try reader.bytes(Int(length), what), offset)
@@ -60,14 +63,15 @@ struct ProtobufReader {
         case .fixed64: try reader.skip(8, what)
         case .fixed32: try reader.skip(4, what)
         case .lengthDelimited: _ = try lengthDelimited(what)
-        case .startGroup, .endGroup: throw InputError("groups are not supported", at: .byteOffset(reader.fileOffset))
+        case .startGroup, .endGroup: throw InputError(.unsupported, "groups are not supported", at: .byteOffset(reader.fileOffset))
         }
     }
 
     /// Reads a field of the expected wire type or fails naming it.
     mutating func expect(_ type: WireType, got: WireType, _ what: String) throws {
         guard type == got else {
-            throw InputError("\(what) has wire type \(got.rawValue), expected \(type.rawValue)", at: .byteOffset(reader.fileOffset))
+            throw InputError(
+                .mismatch, "\(what) has wire type \(got.rawValue), expected \(type.rawValue)", at: .byteOffset(reader.fileOffset))
         }
     }
 }

@@ -34,12 +34,20 @@ public struct SentencePieceModel: Sendable {
     /// - Throws: `InputError` at the byte offset of the first impossible length, bad wire type,
     ///   unknown piece type or out-of-range id.
     public init(parsing bytes: [UInt8]) throws {
-        var reader = ProtobufReader(bytes[...], baseOffset: 0)
+        try bytes.withUnsafeBytes { try parseModel($0) }
+        guard !pieces.isEmpty else { throw InputError(.missing, "the model has no pieces") }
+        for (name, id) in [("unk_id", unkID), ("bos_id", bosID), ("eos_id", eosID)] where id >= pieces.count || id < -1 {
+            throw InputError(.outOfRange, "\(name) \(id) is outside the \(pieces.count) pieces")
+        }
+    }
+
+    private mutating func parseModel(_ bytes: UnsafeRawBufferPointer) throws {
+        var reader = ProtobufReader(bytes, baseOffset: 0)
         while let field = try reader.nextField() {
             switch (field.number, field.type) {
             case (1, .lengthDelimited):
                 guard pieces.count < Self.maxPieces else {
-                    throw InputError("more than \(Self.maxPieces) pieces", at: .byteOffset(reader.fileOffset))
+                    throw InputError(.overLimit, "more than \(Self.maxPieces) pieces", at: .byteOffset(reader.fileOffset))
                 }
                 let (payload, offset) = try reader.lengthDelimited("piece")
                 pieces.append(try Self.parsePiece(payload, offset: offset))
@@ -53,13 +61,9 @@ public struct SentencePieceModel: Sendable {
                 try reader.skip(field.type, "field \(field.number)")
             }
         }
-        guard !pieces.isEmpty else { throw InputError("the model has no pieces") }
-        for (name, id) in [("unk_id", unkID), ("bos_id", bosID), ("eos_id", eosID)] where id >= pieces.count || id < -1 {
-            throw InputError("\(name) \(id) is outside the \(pieces.count) pieces")
-        }
     }
 
-    private static func parsePiece(_ payload: ArraySlice<UInt8>, offset: Int) throws -> Piece {
+    private static func parsePiece(_ payload: UnsafeRawBufferPointer, offset: Int) throws -> Piece {
         var reader = ProtobufReader(payload, baseOffset: offset)
         var piece = Piece(bytes: [], score: 0, type: .normal)
         while let field = try reader.nextField() {
@@ -68,7 +72,7 @@ public struct SentencePieceModel: Sendable {
                 try reader.expect(.lengthDelimited, got: field.type, "piece text")
                 let (text, at) = try reader.lengthDelimited("piece text")
                 guard text.count <= maxPieceBytes else {
-                    throw InputError("piece of \(text.count) bytes exceeds the cap of \(maxPieceBytes)", at: .byteOffset(at))
+                    throw InputError(.overLimit, "piece of \(text.count) bytes exceeds the cap of \(maxPieceBytes)", at: .byteOffset(at))
                 }
                 piece.bytes = Array(text)
             case 2:
@@ -78,7 +82,9 @@ public struct SentencePieceModel: Sendable {
                 try reader.expect(.varint, got: field.type, "piece type")
                 let at = reader.fileOffset
                 let raw = try reader.varint("piece type")
-                guard let type = PieceType(rawValue: raw) else { throw InputError("unknown piece type \(raw)", at: .byteOffset(at)) }
+                guard let type = PieceType(rawValue: raw) else {
+                    throw InputError(.malformed, "unknown piece type \(raw)", at: .byteOffset(at))
+                }
                 piece.type = type
             default:
                 try reader.skip(field.type, "piece field \(field.number)")
@@ -91,12 +97,12 @@ public struct SentencePieceModel: Sendable {
     private static func int32(_ raw: UInt64, _ what: String, at offset: Int) throws -> Int {
         let value = Int64(bitPattern: raw)
         guard value >= Int64(Int32.min), value <= Int64(Int32.max) else {
-            throw InputError("\(what) \(value) is not an int32", at: .byteOffset(offset))
+            throw InputError(.outOfRange, "\(what) \(value) is not an int32", at: .byteOffset(offset))
         }
         return Int(value)
     }
 
-    private mutating func parseTrainerSpec(_ payload: ArraySlice<UInt8>, offset: Int) throws {
+    private mutating func parseTrainerSpec(_ payload: UnsafeRawBufferPointer, offset: Int) throws {
         var reader = ProtobufReader(payload, baseOffset: offset)
         while let field = try reader.nextField() {
             let at = reader.fileOffset
@@ -114,7 +120,7 @@ public struct SentencePieceModel: Sendable {
         }
     }
 
-    private mutating func parseNormalizerSpec(_ payload: ArraySlice<UInt8>, offset: Int) throws {
+    private mutating func parseNormalizerSpec(_ payload: UnsafeRawBufferPointer, offset: Int) throws {
         var reader = ProtobufReader(payload, baseOffset: offset)
         while let field = try reader.nextField() {
             switch (field.number, field.type) {

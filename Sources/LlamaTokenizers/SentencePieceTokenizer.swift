@@ -23,19 +23,20 @@ public struct SentencePieceTokenizer: Tokenizer {
     public init(parsing bytes: [UInt8]) throws {
         model = try SentencePieceModel(parsing: bytes)
         guard model.modelType == 2 else {
-            throw InputError("sentencepiece model type \(model.modelType) is not BPE (2); Llama tokenizers are BPE")
+            throw InputError(.unsupported, "sentencepiece model type \(model.modelType) is not BPE (2); Llama tokenizers are BPE")
         }
         guard !model.hasCharsMap else {
             throw InputError(
+                .unsupported,
                 "the model's normaliser '\(model.normalizerName)' uses a precompiled character map, which is not supported (Llama uses 'identity')"
             )
         }
         guard !model.removeExtraWhitespaces, !model.treatWhitespaceAsSuffix else {
-            throw InputError("remove_extra_whitespaces / treat_whitespace_as_suffix are not supported (Llama 2 sets neither)")
+            throw InputError(.unsupported, "remove_extra_whitespaces / treat_whitespace_as_suffix are not supported (Llama 2 sets neither)")
         }
         var table = TokenTable(capacity: model.pieces.count)
         for (id, piece) in model.pieces.enumerated() where table.append(piece.bytes[...]) != nil {
-            throw InputError("piece \(id) '\(String(decoding: piece.bytes, as: UTF8.self))' appears twice")
+            throw InputError(.malformed, "piece \(id) '\(String(decoding: piece.bytes, as: UTF8.self))' appears twice")
         }
         self.table = table
         var byteIDs = [Int](repeating: -1, count: 256)
@@ -43,12 +44,12 @@ public struct SentencePieceTokenizer: Tokenizer {
             let text = String(decoding: piece.bytes, as: UTF8.self)
             guard text.count == 6, text.hasPrefix("<0x"), text.hasSuffix(">"), let value = UInt8(text.dropFirst(3).prefix(2), radix: 16)
             else {
-                throw InputError("byte piece \(id) '\(text)' is not of the form <0xNN>")
+                throw InputError(.malformed, "byte piece \(id) '\(text)' is not of the form <0xNN>")
             }
             byteIDs[Int(value)] = id
         }
         if model.byteFallback, let missing = byteIDs.firstIndex(of: -1) {
-            throw InputError("byte_fallback is on but there is no <0x\(String(format2: missing))> piece")
+            throw InputError(.missing, "byte_fallback is on but there is no <0x\(String(format2: missing))> piece")
         }
         self.byteIDs = byteIDs
         userDefined = model.pieces.filter { $0.type == .userDefined }.map(\.bytes)
@@ -167,7 +168,7 @@ public struct SentencePieceTokenizer: Tokenizer {
 
     public func pieceBytes(_ id: Int) throws -> [UInt8] {
         guard id >= 0 && id < model.pieces.count else {
-            throw InputError("token id \(id) is outside the vocabulary 0..<\(model.pieces.count)")
+            throw InputError(.outOfRange, "token id \(id) is outside the vocabulary 0..<\(model.pieces.count)")
         }
         return model.pieces[id].bytes
     }

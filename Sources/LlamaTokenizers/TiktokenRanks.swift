@@ -17,7 +17,7 @@ public struct TiktokenRanks: Sendable {
     ///   a decimal integer, duplicate ranks or tokens, gaps, or a missing single byte.
     public init(parsing bytes: [UInt8]) throws {
         guard bytes.count <= Self.maxFileBytes else {
-            throw InputError("ranks file of \(bytes.count) bytes exceeds the cap of \(Self.maxFileBytes)")
+            throw InputError(.overLimit, "ranks file of \(bytes.count) bytes exceeds the cap of \(Self.maxFileBytes)")
         }
         // Tokens are decoded straight into one blob; `entries` remembers where each line's went.
         var blob: [UInt8] = []
@@ -33,28 +33,30 @@ public struct TiktokenRanks: Sendable {
             var line = bytes[lineStart..<lineEnd]
             if line.last == 0x0D { line = line.dropLast() }
             if line.isEmpty { continue }
-            func bad(_ message: String) -> InputError {
-                InputError("line \(lineNumber): \(message)", at: .byteOffset(lineStart))
+            func bad(_ kind: InputError.Kind, _ message: String) -> InputError {
+                InputError(kind, "line \(lineNumber): \(message)", at: .byteOffset(lineStart))
             }
-            guard let space = line.firstIndex(of: 0x20) else { throw bad("expected 'base64 rank', found no space") }
+            guard let space = line.firstIndex(of: 0x20) else { throw bad(.mismatch, "expected 'base64 rank', found no space") }
             let tokenStart = blob.count
-            guard Base64.decode(line[..<space], appendingTo: &blob) else { throw bad("the token is not valid base64") }
+            guard Base64.decode(line[..<space], appendingTo: &blob) else { throw bad(.malformed, "the token is not valid base64") }
             guard blob.count - tokenStart <= Self.maxTokenBytes else {
-                throw bad("token of \(blob.count - tokenStart) bytes exceeds the cap of \(Self.maxTokenBytes)")
+                throw bad(.overLimit, "token of \(blob.count - tokenStart) bytes exceeds the cap of \(Self.maxTokenBytes)")
             }
             let digits = line[(space + 1)...]
             guard !digits.isEmpty, digits.count <= 7, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                throw bad("the rank '\(String(decoding: digits.prefix(20), as: UTF8.self))' is not a decimal integer below 10,000,000")
+                throw bad(
+                    .malformed, "the rank '\(String(decoding: digits.prefix(20), as: UTF8.self))' is not a decimal integer below 10,000,000"
+                )
             }
             let rank = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            guard rank < Self.maxRanks else { throw bad("rank \(rank) exceeds the cap of \(Self.maxRanks) ranks") }
+            guard rank < Self.maxRanks else { throw bad(.overLimit, "rank \(rank) exceeds the cap of \(Self.maxRanks) ranks") }
             if rank >= entryOfRank.count { entryOfRank += [Int](repeating: -1, count: rank + 1 - entryOfRank.count) }
-            guard entryOfRank[rank] < 0 else { throw bad("rank \(rank) appears twice") }
+            guard entryOfRank[rank] < 0 else { throw bad(.malformed, "rank \(rank) appears twice") }
             entryOfRank[rank] = entries.count
             entries.append((tokenStart, blob.count, lineNumber, lineStart))
         }
         if let gap = entryOfRank.firstIndex(where: { $0 < 0 }) {
-            throw InputError("ranks are not dense: rank \(gap) is missing (\(entryOfRank.count) ranks)")
+            throw InputError(.missing, "ranks are not dense: rank \(gap) is missing (\(entryOfRank.count) ranks)")
         }
         // Inserted in rank order, so a table position is the rank.
         var lookup = TokenTable(capacity: entries.count)
@@ -64,12 +66,13 @@ public struct TiktokenRanks: Sendable {
                 let other = entries[entryOfRank[earlier]]
                 let later = other.line > entry.line ? other : entry
                 throw InputError(
+                    .malformed,
                     "line \(later.line): token bytes \(Array(blob[entry.start..<entry.end])) appear twice (ranks \(min(earlier, rank)) and \(max(earlier, rank)))",
                     at: .byteOffset(later.offset))
             }
         }
         for byte in 0...255 where lookup.rank([UInt8(byte)][...]) == nil {
-            throw InputError("the single byte 0x\(String(byte, radix: 16)) has no rank; byte-level BPE needs all 256")
+            throw InputError(.missing, "the single byte 0x\(String(byte, radix: 16)) has no rank; byte-level BPE needs all 256")
         }
         table = lookup
     }

@@ -10,7 +10,7 @@ public enum TokenizerFormat: String, Sendable {
     /// Tells the format from the first bytes of the file.
     /// - Throws: `InputError` when the bytes are neither format.
     public static func detect(_ head: [UInt8]) throws -> TokenizerFormat {
-        guard let first = head.first else { throw InputError("the tokenizer file is empty") }
+        guard let first = head.first else { throw InputError(.missing, "the tokenizer file is empty") }
         // A ModelProto starts with field 1 (pieces), wire type 2: tag byte 0x0A.
         if first == 0x0A { return .sentencepiece }
         let line = head.prefix { $0 != 0x0A }
@@ -21,6 +21,7 @@ public enum TokenizerFormat: String, Sendable {
             return .tiktoken
         }
         throw InputError(
+            .malformed,
             "not a tokenizer.model: neither a sentencepiece model (first byte 0x0A) nor tiktoken ranks ('base64 rank' lines)",
             at: .byteOffset(0))
     }

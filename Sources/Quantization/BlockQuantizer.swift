@@ -1,7 +1,7 @@
 import TensorCore
 
 /// Q8_0 and Q4_0 quantization, bit-identical to ggml's `quantize_row_q8_0_ref` and
-/// `quantize_row_q4_0_ref` (`../shared/reference/gguf.md` §10–§11), and their dequantization.
+/// `quantize_row_q4_0_ref` (`docs/formats.md`, block formats), and their dequantization.
 ///
 /// Kernel file: raw buffers stay inside these functions. Every product and sum is a separately
 /// rounded f32 operation, as in the C reference (no fused multiply-add).
@@ -14,9 +14,10 @@ public enum BlockQuantizer {
     public static func quantize(
         _ source: UnsafeBufferPointer<Float>, as format: BlockFormat, into destination: UnsafeMutableRawBufferPointer
     ) -> Int {
-        precondition(source.count % 32 == 0 && destination.count >= source.count / 32 * format.bytesPerBlock)
+        let n = format.elementsPerBlock, stride = format.bytesPerBlock
+        precondition(source.count % n == 0 && destination.count >= source.count / n * stride)
         var nonFinite = 0
-        let blocks = source.count / 32
+        let blocks = source.count / n
         switch format {
         case .q8_0:
             // The SIMD kernel takes every run of finite blocks; a block with an inf or NaN is
@@ -24,15 +25,15 @@ public enum BlockQuantizer {
             var block = 0
             while block < blocks {
                 block += Q8_0Kernel.quantize(
-                    UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(source)[(block * 128)...]), dtype: .f32, blocks: blocks - block,
-                    into: UnsafeMutableRawBufferPointer(rebasing: destination[(block * 34)...]))
+                    UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(source)[(block * n * 4)...]), dtype: .f32,
+                    blocks: blocks - block, into: UnsafeMutableRawBufferPointer(rebasing: destination[(block * stride)...]))
                 if block < blocks {
-                    nonFinite += quantizeQ8_0(source, block * 32, destination, block * 34)
+                    nonFinite += quantizeQ8_0(source, block * n, destination, block * stride)
                     block += 1
                 }
             }
         case .q4_0:
-            for block in 0..<blocks { nonFinite += quantizeQ4_0(source, block * 32, destination, block * 18) }
+            for block in 0..<blocks { nonFinite += quantizeQ4_0(source, block * n, destination, block * stride) }
         }
         return nonFinite
     }
@@ -53,7 +54,7 @@ public enum BlockQuantizer {
         for j in 0..<32 {
             let scaled = x[start + j] * id
             let q = x86Int32(scaled.rounded(.toNearestOrAwayFromZero))
-            out.storeBytes(of: Int8(truncatingIfNeeded: q), toByteOffset: offset + 2 + j, as: Int8.self)
+            out.storeBytes(of: Int8(truncatingIfNeeded: q), toByteOffset: offset + BlockFormat.valuesOffset + j, as: Int8.self)
         }
         return nonFinite
     }
@@ -80,7 +81,8 @@ public enum BlockQuantizer {
             let b = x[start + j + 16] * id
             let qa = min(15, x86Int32(a + 8.5))
             let qb = min(15, x86Int32(b + 8.5))
-            out.storeBytes(of: UInt8(truncatingIfNeeded: qa | (qb << 4)), toByteOffset: offset + 2 + j, as: UInt8.self)
+            out.storeBytes(
+                of: UInt8(truncatingIfNeeded: qa | (qb << 4)), toByteOffset: offset + BlockFormat.valuesOffset + j, as: UInt8.self)
         }
         return nonFinite
     }
@@ -97,23 +99,32 @@ public enum BlockQuantizer {
     public static func dequantize(
         _ source: UnsafeRawBufferPointer, as format: BlockFormat, into destination: UnsafeMutableBufferPointer<Float>
     ) {
-        let blocks = source.count / format.bytesPerBlock
-        precondition(destination.count >= blocks * 32)
-        for block in 0..<blocks {
-            let offset = block * format.bytesPerBlock
-            let d = FloatConversion.float(f16: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
-            switch format {
-            case .q8_0:
-                for j in 0..<32 {
-                    destination[block * 32 + j] = d * Float(source.load(fromByteOffset: offset + 2 + j, as: Int8.self))
-                }
-            case .q4_0:
-                for j in 0..<16 {
-                    let byte = source[offset + 2 + j]
-                    destination[block * 32 + j] = Float(Int32(byte & 0x0F) - 8) * d
-                    destination[block * 32 + j + 16] = Float(Int32(byte >> 4) - 8) * d
-                }
-            }
+        let stride = format.bytesPerBlock, n = format.elementsPerBlock
+        let blocks = source.count / stride
+        precondition(destination.count >= blocks * n)
+        guard let base = source.baseAddress, let out = destination.baseAddress else { return }
+        switch format {
+        case .q8_0: for block in 0..<blocks { dequantizeQ8_0(base + block * stride, into: out + block * n) }
+        case .q4_0: for block in 0..<blocks { dequantizeQ4_0(base + block * stride, into: out + block * n) }
+        }
+    }
+
+    @inline(__always) private static func scale(_ block: UnsafeRawPointer) -> Float {
+        FloatConversion.float(f16: UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
+    }
+
+    @inline(__always) private static func dequantizeQ8_0(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
+        let d = scale(block)
+        let q = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: Int8.self)
+        for j in 0..<32 { out[j] = Float(q[j]) * d }
+    }
+
+    @inline(__always) private static func dequantizeQ4_0(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
+        let d = scale(block)
+        let q = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: UInt8.self)
+        for j in 0..<16 {
+            out[j] = Float(Int32(q[j] & 0x0F) - 8) * d
+            out[j + 16] = Float(Int32(q[j] >> 4) - 8) * d
         }
     }
 }
@@ -128,9 +139,10 @@ extension BlockQuantizer {
         case .f32, .f16, .bf16: break
         default: return false
         }
-        guard raw.count % (32 * dtype.itemSize) == 0 else { return false }
-        let blocks = raw.count / (32 * dtype.itemSize)
-        precondition(destination.count >= blocks * 34)
+        let blockSource = BlockFormat.q8_0.elementsPerBlock * dtype.itemSize
+        guard raw.count % blockSource == 0 else { return false }
+        let blocks = raw.count / blockSource
+        precondition(destination.count >= blocks * BlockFormat.q8_0.bytesPerBlock)
         return Q8_0Kernel.quantize(raw, dtype: dtype, blocks: blocks, into: destination) == blocks
     }
 }

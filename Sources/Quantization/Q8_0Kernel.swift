@@ -25,7 +25,7 @@ enum Q8_0Kernel {
     /// - Returns: how many blocks were written (0 for another dtype).
     static func quantize(_ raw: UnsafeRawBufferPointer, dtype: DType, blocks: Int, into out: UnsafeMutableRawBufferPointer) -> Int {
         guard let source = raw.baseAddress, let target = out.baseAddress, blocks > 0 else { return 0 }
-        precondition(raw.count >= blocks * 32 * dtype.itemSize && out.count >= blocks * 34)
+        precondition(raw.count >= blocks * 32 * dtype.itemSize && out.count >= blocks * BlockFormat.q8_0.bytesPerBlock)
         switch dtype {
         case .f32:
             return quantize(source, blocks: blocks, into: target) { $0.loadUnaligned(fromByteOffset: $1 * 4, as: SIMD8<UInt32>.self) }
@@ -50,6 +50,7 @@ enum Q8_0Kernel {
         _ source: UnsafeRawPointer, blocks: Int, into out: UnsafeMutableRawPointer, load: (UnsafeRawPointer, Int) -> SIMD8<UInt32>
     ) -> Int {
         let magnitude = SIMD8<UInt32>(repeating: 0x7FFF_FFFF)
+        let stride = BlockFormat.q8_0.bytesPerBlock, values = BlockFormat.valuesOffset
         for block in 0..<blocks {
             let v0 = load(source, block * 32), v1 = load(source, block * 32 + 8)
             let v2 = load(source, block * 32 + 16), v3 = load(source, block * 32 + 24)
@@ -57,17 +58,17 @@ enum Q8_0Kernel {
             guard amaxBits < 0x7F80_0000 else { return block }
             let d = Float(bitPattern: amaxBits) / 127
             let id: Float = d != 0 ? 1 / d : 0
-            let q = out + block * 34
+            let q = out + block * stride
             q.storeBytes(of: FloatConversion.f16Bits(d).littleEndian, as: UInt16.self)
             let finite = id.isFinite
             func store(_ bits: SIMD8<UInt32>, _ offset: Int) {
                 if finite {
-                    (q + 2 + offset).storeBytes(of: round(bits, id), as: SIMD8<Int8>.self)
+                    (q + values + offset).storeBytes(of: round(bits, id), as: SIMD8<Int8>.self)
                     return
                 }
                 for lane in 0..<8 {
                     let value = BlockQuantizer.x86Int32((Float(bitPattern: bits[lane]) * id).rounded(.toNearestOrAwayFromZero))
-                    (q + 2 + offset + lane).storeBytes(of: Int8(truncatingIfNeeded: value), as: Int8.self)
+                    (q + values + offset + lane).storeBytes(of: Int8(truncatingIfNeeded: value), as: Int8.self)
                 }
             }
             store(v0, 0)

@@ -25,9 +25,12 @@ public struct NumpyArray: Sendable {
 
     /// - Throws: `InputError` at the byte offset of the first violation.
     public init(parsing bytes: [UInt8]) throws {
-        var r = ByteReader(bytes)
-        guard bytes.count >= 10, Array(bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) else {
-            throw InputError("not a .npy file: expected the magic \\x93NUMPY", at: .byteOffset(0))
+        (dtype, shape, data) = try ByteReader.withReader(bytes) { try Self.parse(&$0) }
+    }
+
+    private static func parse(_ r: inout ByteReader) throws -> (DType, [Int], [UInt8]) {
+        guard r.bytes.count >= 10, Array(r.bytes[0..<6]) == [0x93] + Array("NUMPY".utf8) else {
+            throw InputError(.malformed, "not a .npy file: expected the magic \\x93NUMPY", at: .byteOffset(0))
         }
         try r.skip(6)
         let major = try r.u8("major version")
@@ -36,37 +39,40 @@ public struct NumpyArray: Sendable {
         switch major {
         case 1: headerLength = Int(try r.u16le("header length"))
         case 2, 3: headerLength = Int(try r.u32le("header length"))
-        default: throw InputError(".npy version \(major) is not supported (expected 1, 2 or 3)", at: .byteOffset(6))
+        default: throw InputError(.unsupported, ".npy version \(major) is not supported (expected 1, 2 or 3)", at: .byteOffset(6))
         }
         let headerStart = r.fileOffset
         guard headerLength <= Self.maxHeaderBytes, headerLength <= r.remaining else {
-            throw InputError("header of \(headerLength) bytes does not fit (\(r.remaining) bytes remain)", at: .byteOffset(headerStart - 2))
+            throw InputError(
+                .truncated, "header of \(headerLength) bytes does not fit (\(r.remaining) bytes remain)", at: .byteOffset(headerStart - 2))
         }
         guard let header = String(validating: try r.bytes(headerLength, "header"), as: UTF8.self) else {
-            throw InputError("header is not UTF-8", at: .byteOffset(headerStart))
+            throw InputError(.malformed, "header is not UTF-8", at: .byteOffset(headerStart))
         }
         let fields = try Self.parseHeader(header, at: headerStart)
         guard let descr = fields.descr, let fortran = fields.fortranOrder, let shape = fields.shape else {
-            throw InputError("header lacks 'descr', 'fortran_order' or 'shape': \(header.prefix(120))", at: .byteOffset(headerStart))
+            throw InputError(
+                .missing, "header lacks 'descr', 'fortran_order' or 'shape': \(header.prefix(120))", at: .byteOffset(headerStart))
         }
         let types: [String: DType] = ["<f4": .f32, "<f8": .f64, "<f2": .f16, "<i8": .i64, "<i4": .i32]
         guard let dtype = types[descr] else {
             throw InputError(
+                .unsupported,
                 "dtype '\(descr)' is not supported (expected little-endian float32, float64, float16, int64 or int32)",
                 at: .byteOffset(headerStart))
         }
         guard !fortran || shape.count <= 1 else {
-            throw InputError("Fortran-ordered arrays are not supported; save with np.ascontiguousarray", at: .byteOffset(headerStart))
+            throw InputError(
+                .unsupported, "Fortran-ordered arrays are not supported; save with np.ascontiguousarray", at: .byteOffset(headerStart))
         }
         let count = try Checked.product(shape, "element count")
         let byteCount = try Checked.multiply(count, dtype.itemSize, "data size")
         guard byteCount == r.remaining else {
             throw InputError(
+                .mismatch,
                 "shape \(shape) of \(descr) needs \(byteCount) data bytes, the file holds \(r.remaining)", at: .byteOffset(r.fileOffset))
         }
-        self.dtype = dtype
-        self.shape = shape
-        data = Array(try r.bytes(byteCount, "data"))
+        return (dtype, shape, Array(try r.bytes(byteCount, "data")))
     }
 
     /// The values as f32 (f64 rounded, f16 widened), or nil for an integer array.
@@ -104,22 +110,24 @@ public struct NumpyArray: Sendable {
     /// The three keys numpy writes, from the dict literal; anything unexpected is an error.
     private static func parseHeader(_ header: String, at offset: Int) throws -> (descr: String?, fortranOrder: Bool?, shape: [Int]?) {
         var scalars = Array(header.unicodeScalars)[...]
-        func fail(_ what: String) -> InputError { InputError("malformed header: \(what): \(header.prefix(120))", at: .byteOffset(offset)) }
+        func fail(_ kind: InputError.Kind, _ what: String) -> InputError {
+            InputError(kind, "malformed header: \(what): \(header.prefix(120))", at: .byteOffset(offset))
+        }
         func skipSpace() { while let c = scalars.first, c == " " || c == "\n" || c == "\t" { scalars.removeFirst() } }
         func expect(_ c: Unicode.Scalar) throws {
             skipSpace()
-            guard scalars.first == c else { throw fail("expected '\(c)'") }
+            guard scalars.first == c else { throw fail(.malformed, "expected '\(c)'") }
             scalars.removeFirst()
         }
         func quoted() throws -> String {
             skipSpace()
-            guard let quote = scalars.first, quote == "'" || quote == "\"" else { throw fail("expected a string") }
+            guard let quote = scalars.first, quote == "'" || quote == "\"" else { throw fail(.mismatch, "expected a string") }
             scalars.removeFirst()
             var text = ""
             while let c = scalars.first, c != quote {
                 text.unicodeScalars.append(c)
                 scalars.removeFirst()
-                guard text.unicodeScalars.count <= 64 else { throw fail("string too long") }
+                guard text.unicodeScalars.count <= 64 else { throw fail(.overLimit, "string too long") }
             }
             try expect(quote)
             return text
@@ -142,7 +150,7 @@ public struct NumpyArray: Sendable {
                     fortran = false
                     scalars.removeFirst(5)
                 } else {
-                    throw fail("fortran_order must be True or False")
+                    throw fail(.malformed, "fortran_order must be True or False")
                 }
             case "shape":
                 try expect("(")
@@ -155,22 +163,26 @@ public struct NumpyArray: Sendable {
                         digits.unicodeScalars.append(c)
                         scalars.removeFirst()
                     }
-                    guard !digits.isEmpty, digits.count <= 18, let value = Int(digits) else { throw fail("bad dimension") }
+                    guard !digits.isEmpty, digits.count <= 18, let value = Int(digits) else { throw fail(.malformed, "bad dimension") }
                     dims.append(value)
-                    guard dims.count <= 8 else { throw fail("more than 8 dimensions") }
+                    guard dims.count <= 8 else { throw fail(.overLimit, "more than 8 dimensions") }
                     skipSpace()
-                    if scalars.first == "," { scalars.removeFirst() } else if scalars.first != ")" { throw fail("expected ',' or ')'") }
+                    if scalars.first == "," {
+                        scalars.removeFirst()
+                    } else if scalars.first != ")" {
+                        throw fail(.malformed, "expected ',' or ')'")
+                    }
                 }
                 try expect(")")
                 shape = dims
-            default: throw fail("unexpected key '\(key)'")
+            default: throw fail(.mismatch, "unexpected key '\(key)'")
             }
             skipSpace()
-            if scalars.first == "," { scalars.removeFirst() } else if scalars.first != "}" { throw fail("expected ',' or '}'") }
+            if scalars.first == "," { scalars.removeFirst() } else if scalars.first != "}" { throw fail(.malformed, "expected ',' or '}'") }
         }
         try expect("}")
         skipSpace()
-        guard scalars.isEmpty else { throw fail("text after the dict") }
+        guard scalars.isEmpty else { throw fail(.malformed, "text after the dict") }
         return (descr, fortran, shape)
     }
 }

@@ -19,7 +19,7 @@ public struct CheckpointDirectory {
     ///   file cannot be read.
     public static func open(_ path: String, readPath: PthFile.ReadPath = .mapped) throws -> CheckpointDirectory {
         let kind = FileSystem.kind(of: path)
-        guard kind != .missing else { throw InputError("no such file or directory", file: path) }
+        guard kind != .missing else { throw InputError(.missing, "no such file or directory", file: path) }
         let isDirectory = kind == .directory
         let directory = isDirectory ? path : FileSystem.parent(of: path)
         var shardPaths: [String]
@@ -30,6 +30,7 @@ public struct CheckpointDirectory {
                 let others = names.filter { $0.hasSuffix(".pth") || $0.hasSuffix(".pt") }
                 guard others.count == 1 else {
                     throw InputError(
+                        others.isEmpty ? .missing : .mismatch,
                         others.isEmpty
                             ? "no consolidated.NN.pth files in this directory"
                             : "no consolidated.NN.pth files, and \(others.count) other .pth files (\(others.prefix(4).joined(separator: ", "))): name one of them",
@@ -41,6 +42,7 @@ public struct CheckpointDirectory {
                     let number = name.dropFirst("consolidated.".count).dropLast(".pth".count)
                     guard Int(number) == rank else {
                         throw InputError(
+                            .mismatch,
                             "shard files must be numbered consolidated.00.pth, 01, … without gaps; found \(name) at rank \(rank)",
                             file: path)
                     }

@@ -17,7 +17,7 @@ extension PickleMachine.Result {
         let maxTotalNameBytes = limits.namesFixedBytes + limits.namesBytesPerPickleByte * pickleBytes
         var totalNameBytes = 0
         guard case .dict(let rootIndex) = root else {
-            throw InputError("the checkpoint's top-level object is a \(root.typeName), expected a dict of tensors")
+            throw InputError(.mismatch, "the checkpoint's top-level object is a \(root.typeName), expected a dict of tensors")
         }
         var result: [(name: String, tensor: Int)] = []
         var seenNames: Set<String> = []
@@ -47,11 +47,12 @@ extension PickleMachine.Result {
             let nameBytes = prefixBytes + (prefixBytes == 0 ? 0 : 1) + key.utf8.count
             guard nameBytes <= limits.maxNameBytes else {
                 let start = work[top].prefix.isEmpty ? key.prefix(80) : work[top].prefix.prefix(80)
-                throw InputError("a tensor name of \(nameBytes) bytes exceeds the cap of \(limits.maxNameBytes) ('\(start)…')")
+                throw InputError(.overLimit, "a tensor name of \(nameBytes) bytes exceeds the cap of \(limits.maxNameBytes) ('\(start)…')")
             }
             totalNameBytes += nameBytes
             guard totalNameBytes <= maxTotalNameBytes else {
                 throw InputError(
+                    .overLimit,
                     "the tensor names take more than \(maxTotalNameBytes) bytes (\(limits.namesBytesPerPickleByte) per pickle byte + \(limits.namesFixedBytes >> 20) MiB), at '\(key.prefix(80))'"
                 )
             }
@@ -59,7 +60,7 @@ extension PickleMachine.Result {
             switch value {
             case .tensor(let index):
                 guard seenNames.insert(name).inserted else {
-                    throw InputError("two entries produce the tensor name '\(name)'")
+                    throw InputError(.malformed, "two entries produce the tensor name '\(name)'")
                 }
                 result.append((name, index))
             case .dict(let index), .list(let index), .tuple(let index):
@@ -72,7 +73,7 @@ extension PickleMachine.Result {
                 guard fresh else { continue }
                 let depth = work[top].depth + 1
                 guard depth <= maxDepth else {
-                    throw InputError("containers nest deeper than \(maxDepth) levels at '\(name.prefix(200))…'")
+                    throw InputError(.overLimit, "containers nest deeper than \(maxDepth) levels at '\(name.prefix(200))…'")
                 }
                 work.append((name, value, 0, depth))
             default:

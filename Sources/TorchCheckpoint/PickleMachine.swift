@@ -60,7 +60,8 @@ struct PickleMachine {
     /// Offset of the opcode being executed, for errors.
     private var opcodeOffset = 0
 
-    private init(bytes: [UInt8], limits: Limits) {
+    /// A machine over borrowed bytes: it lives only inside `run`.
+    private init(bytes: UnsafeRawBufferPointer, limits: Limits) {
         reader = ByteReader(bytes)
         self.limits = limits
     }
@@ -68,15 +69,17 @@ struct PickleMachine {
     /// Runs the pickle in `bytes` to its STOP.
     /// - Throws: `InputError` at the byte offset (inside the pickle) of the offending opcode.
     static func run(_ bytes: [UInt8], limits: Limits = Limits()) throws -> Result {
-        var machine = PickleMachine(bytes: bytes, limits: limits)
-        let root = try machine.execute()
-        return Result(
-            pickleBytes: bytes.count, root: root, tuples: machine.tuples, lists: machine.lists, dicts: machine.dicts,
-            storages: machine.storages, tensors: machine.tensors)
+        try bytes.withUnsafeBytes { raw in
+            var machine = PickleMachine(bytes: raw, limits: limits)
+            let root = try machine.execute()
+            return Result(
+                pickleBytes: bytes.count, root: root, tuples: machine.tuples, lists: machine.lists, dicts: machine.dicts,
+                storages: machine.storages, tensors: machine.tensors)
+        }
     }
 
-    private func fail(_ message: String) -> InputError {
-        InputError(message, at: .byteOffset(opcodeOffset))
+    private func fail(_ kind: InputError.Kind, _ message: String) -> InputError {
+        InputError(kind, message, at: .byteOffset(opcodeOffset))
     }
 
     // MARK: - The loop
@@ -84,15 +87,15 @@ struct PickleMachine {
     private mutating func execute() throws -> PickleValue {
         while true {
             opcodeOffset = reader.fileOffset
-            if reader.isAtEnd { throw fail("truncated: the pickle ends without STOP") }
+            if reader.isAtEnd { throw fail(.truncated, "truncated: the pickle ends without STOP") }
             let byte = try reader.u8("opcode")
             guard let opcode = PickleOpcode.table[Int(byte)] else {
-                throw fail("unknown pickle opcode 0x\(String(byte, radix: 16, uppercase: true))")
+                throw fail(.malformed, "unknown pickle opcode 0x\(String(byte, radix: 16, uppercase: true))")
             }
             if opcode == .stop {
-                guard marks.isEmpty else { throw fail("STOP with \(marks.count) unclosed MARK(s)") }
+                guard marks.isEmpty else { throw fail(.malformed, "STOP with \(marks.count) unclosed MARK(s)") }
                 guard stack.count == 1 else {
-                    throw fail("STOP with \(stack.count) values on the stack, expected exactly 1")
+                    throw fail(.mismatch, "STOP with \(stack.count) values on the stack, expected exactly 1")
                 }
                 return stack[0]
             }
@@ -105,16 +108,16 @@ struct PickleMachine {
         case .proto:
             let version = try reader.u8("protocol version")
             guard (2...5).contains(version) else {
-                throw fail("pickle protocol \(version) is not supported, expected 2 (torch.save's default) to 5")
+                throw fail(.unsupported, "pickle protocol \(version) is not supported, expected 2 (torch.save's default) to 5")
             }
         case .mark:
             guard marks.count < limits.maxMarkDepth else {
-                throw fail("MARK nesting deeper than \(limits.maxMarkDepth)")
+                throw fail(.overLimit, "MARK nesting deeper than \(limits.maxMarkDepth)")
             }
             marks.append(stack.count)
         case .emptyTuple: try push(newTuple(fromStackTop: 0))
         case .tuple:
-            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
             try push(newTuple(fromStackTop: stack.count - mark))
         case .tuple1: try push(newTuple(fromStackTop: 1))
         case .tuple2: try push(newTuple(fromStackTop: 2))
@@ -139,11 +142,11 @@ struct PickleMachine {
         case .binunicode:
             let length = try Checked.int(try reader.u32le("BINUNICODE length"), "BINUNICODE length")
             guard length <= limits.maxStringBytes else {
-                throw fail("string of \(length) bytes exceeds the cap of \(limits.maxStringBytes)")
+                throw fail(.overLimit, "string of \(length) bytes exceeds the cap of \(limits.maxStringBytes)")
             }
             let raw = try reader.bytes(length, "BINUNICODE string")
             guard let text = String(validating: raw, as: UTF8.self) else {
-                throw fail("BINUNICODE string is not valid UTF-8")
+                throw fail(.malformed, "BINUNICODE string is not valid UTF-8")
             }
             try push(.string(text))
         case .shortBinstring:
@@ -153,30 +156,32 @@ struct PickleMachine {
         case .binput, .longBinput:
             let index = opcode == .binput ? UInt32(try reader.u8("BINPUT index")) : try reader.u32le("LONG_BINPUT index")
             guard let top = stack.last, stack.count > (marks.last ?? 0) else {
-                throw fail("\(opcode.pythonName) with an empty stack")
+                throw fail(.malformed, "\(opcode.pythonName) with an empty stack")
             }
             try memoize(index, top)
         case .binget, .longBinget:
             let index = opcode == .binget ? UInt32(try reader.u8("BINGET index")) : try reader.u32le("LONG_BINGET index")
             guard let value = Int(index) < memo.count ? memo[Int(index)] : sparseMemo[index] else {
-                throw fail("\(opcode.pythonName) of memo index \(index), which was never set")
+                throw fail(.malformed, "\(opcode.pythonName) of memo index \(index), which was never set")
             }
             try push(value)
         case .global:
             let module = try readGlobalLine("GLOBAL module")
             let name = try readGlobalLine("GLOBAL name")
             guard let global = PickleGlobal(module: module, name: name) else {
-                throw fail("global '\(module).\(name)' is not allowed (only torch tensor rebuilders, storages, dtypes and OrderedDict are)")
+                throw fail(
+                    .notAllowed,
+                    "global '\(module).\(name)' is not allowed (only torch tensor rebuilders, storages, dtypes and OrderedDict are)")
             }
             try push(.global(global))
         case .reduce:
             let args = try pop()
             let callable = try pop()
             guard case .global(let global) = callable else {
-                throw fail("REDUCE on a \(callable.typeName), expected an allowed global")
+                throw fail(.mismatch, "REDUCE on a \(callable.typeName), expected an allowed global")
             }
             guard case .tuple(let argsIndex) = args else {
-                throw fail("REDUCE arguments are a \(args.typeName), expected a tuple")
+                throw fail(.mismatch, "REDUCE arguments are a \(args.typeName), expected a tuple")
             }
             try push(try reduce(global, tuples[argsIndex], nested: false))
         case .newobj:
@@ -185,31 +190,31 @@ struct PickleMachine {
             guard case .global(.parameterClass) = cls, case .tuple(let argsIndex) = args,
                 let first = tuples[argsIndex].first, case .tensor = first
             else {
-                throw fail("NEWOBJ is only allowed to create torch.nn.Parameter from a tensor")
+                throw fail(.notAllowed, "NEWOBJ is only allowed to create torch.nn.Parameter from a tensor")
             }
             try push(first)
         case .build:
             let state = try pop()
             guard let target = stack.last, stack.count > (marks.last ?? 0) else {
-                throw fail("BUILD with an empty stack")
+                throw fail(.malformed, "BUILD with an empty stack")
             }
             switch target {
             case .dict, .tensor: _ = state  // OrderedDict `_metadata` / tensor state: ignored
-            default: throw fail("BUILD on a \(target.typeName), expected an OrderedDict or a tensor")
+            default: throw fail(.mismatch, "BUILD on a \(target.typeName), expected an OrderedDict or a tensor")
             }
         case .append:
-            guard stack.count - 1 > (marks.last ?? 0) else { throw fail("stack underflow") }
+            guard stack.count - 1 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
             try appendToList(itemsFrom: stack.count - 1, opcode)
         case .appends:
-            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
             try appendToList(itemsFrom: mark, opcode)
         case .setitem:
-            guard stack.count - 2 > (marks.last ?? 0) else { throw fail("stack underflow") }
+            guard stack.count - 2 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
             try setItemsOnDict(itemsFrom: stack.count - 2, opcode)
         case .setitems:
-            guard let mark = marks.popLast() else { throw fail("no MARK to pop to") }
+            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
             guard (stack.count - mark) % 2 == 0 else {
-                throw fail("SETITEMS with an odd number (\(stack.count - mark)) of keys and values")
+                throw fail(.malformed, "SETITEMS with an odd number (\(stack.count - mark)) of keys and values")
             }
             try setItemsOnDict(itemsFrom: mark, opcode)
         case .binpersid:
@@ -217,6 +222,7 @@ struct PickleMachine {
             try push(try persistentLoad(pid))
         default:
             throw fail(
+                .notAllowed,
                 "pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint"
             )
         }
@@ -228,7 +234,7 @@ struct PickleMachine {
         let slot = Int(index)
         let isNew = slot < memo.count ? memo[slot] == nil : sparseMemo[index] == nil
         if isNew {
-            guard memoCount < limits.maxMemo else { throw fail("memo exceeds the cap of \(limits.maxMemo) entries") }
+            guard memoCount < limits.maxMemo else { throw fail(.overLimit, "memo exceeds the cap of \(limits.maxMemo) entries") }
             memoCount += 1
         }
         if slot < memo.count {
@@ -243,23 +249,23 @@ struct PickleMachine {
     private mutating func countObject() throws {
         objectCount += 1
         guard objectCount <= limits.maxObjects else {
-            throw fail("more than \(limits.maxObjects) objects")
+            throw fail(.overLimit, "more than \(limits.maxObjects) objects")
         }
     }
 
     private mutating func push(_ value: PickleValue) throws {
-        guard stack.count < limits.maxStack else { throw fail("stack exceeds the cap of \(limits.maxStack) values") }
+        guard stack.count < limits.maxStack else { throw fail(.overLimit, "stack exceeds the cap of \(limits.maxStack) values") }
         stack.append(value)
     }
 
     private mutating func pop() throws -> PickleValue {
-        guard stack.count > (marks.last ?? 0) else { throw fail("stack underflow") }
+        guard stack.count > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
         return stack.removeLast()
     }
 
     /// Moves the top `count` stack values (above the innermost MARK) into a new tuple.
     private mutating func newTuple(fromStackTop count: Int) throws -> PickleValue {
-        guard stack.count - (marks.last ?? 0) >= count else { throw fail("stack underflow") }
+        guard stack.count - (marks.last ?? 0) >= count else { throw fail(.malformed, "stack underflow") }
         try countObject()
         let index = tuples.append(contentsOf: stack[(stack.count - count)...])
         stack.removeLast(count)
@@ -276,7 +282,7 @@ struct PickleMachine {
     /// goes into.
     private func container(below start: Int, _ opcode: PickleOpcode, expected: String) throws -> PickleValue {
         guard start > (marks.last ?? 0) else {
-            throw fail("\(opcode.pythonName) on an empty stack, expected a \(expected)")
+            throw fail(.mismatch, "\(opcode.pythonName) on an empty stack, expected a \(expected)")
         }
         return stack[start - 1]
     }
@@ -284,7 +290,7 @@ struct PickleMachine {
     /// Moves `stack[start...]` into the list below it, straight from the stack (no copy).
     private mutating func appendToList(itemsFrom start: Int, _ opcode: PickleOpcode) throws {
         guard case .list(let index) = try container(below: start, opcode, expected: "list") else {
-            throw fail("\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a list")
+            throw fail(.mismatch, "\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a list")
         }
         lists[index].append(contentsOf: stack[start...])
         stack.removeSubrange(start...)
@@ -293,13 +299,13 @@ struct PickleMachine {
     /// Sets the key-value pairs `stack[start...]` on the dict below them.
     private mutating func setItemsOnDict(itemsFrom start: Int, _ opcode: PickleOpcode) throws {
         guard case .dict(let index) = try container(below: start, opcode, expected: "dict") else {
-            throw fail("\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a dict")
+            throw fail(.mismatch, "\(opcode.pythonName) on a \(stack[start - 1].typeName), expected a dict")
         }
         var pair = start
         while pair < stack.count {
             switch stack[pair] {
             case .string, .int, .bool, .none, .float, .tuple: break
-            default: throw fail("dict key of type \(stack[pair].typeName) is not allowed")
+            default: throw fail(.notAllowed, "dict key of type \(stack[pair].typeName) is not allowed")
             }
             dicts[index].set(stack[pair], stack[pair + 1])
             pair += 2
@@ -311,7 +317,7 @@ struct PickleMachine {
 
     private mutating func readLong1() throws -> Int {
         let count = Int(try reader.u8("LONG1 length"))
-        guard count <= 8 else { throw fail("LONG1 integer of \(count) bytes is larger than 64 bits") }
+        guard count <= 8 else { throw fail(.malformed, "LONG1 integer of \(count) bytes is larger than 64 bits") }
         let raw = try reader.bytes(count, "LONG1 integer")
         guard count > 0 else { return 0 }
         var value: UInt64 = 0
@@ -322,31 +328,31 @@ struct PickleMachine {
 
     private mutating func readGlobalLine(_ what: String) throws -> String {
         let raw = try reader.line(limit: limits.maxGlobalNameBytes, what)
-        guard let text = String(validating: raw, as: UTF8.self) else { throw fail("\(what) is not valid UTF-8") }
+        guard let text = String(validating: raw, as: UTF8.self) else { throw fail(.malformed, "\(what) is not valid UTF-8") }
         return text
     }
 
     private func int(_ value: PickleValue, _ what: String) throws -> Int {
-        guard case .int(let number) = value else { throw fail("\(what) is a \(value.typeName), expected an int") }
+        guard case .int(let number) = value else { throw fail(.mismatch, "\(what) is a \(value.typeName), expected an int") }
         return number
     }
 
     private func string(_ value: PickleValue, _ what: String) throws -> String {
-        guard case .string(let text) = value else { throw fail("\(what) is a \(value.typeName), expected a str") }
+        guard case .string(let text) = value else { throw fail(.mismatch, "\(what) is a \(value.typeName), expected a str") }
         return text
     }
 
     private func intTuple(_ value: PickleValue, _ what: String) throws -> [Int] {
-        guard case .tuple(let index) = value else { throw fail("\(what) is a \(value.typeName), expected a tuple of ints") }
+        guard case .tuple(let index) = value else { throw fail(.mismatch, "\(what) is a \(value.typeName), expected a tuple of ints") }
         let items = tuples[index]
         guard items.count <= limits.maxRank else {
-            throw fail("\(what) has \(items.count) dimensions, more than the cap of \(limits.maxRank)")
+            throw fail(.overLimit, "\(what) has \(items.count) dimensions, more than the cap of \(limits.maxRank)")
         }
         return try items.map { try int($0, what) }
     }
 
     private func requireDict(_ value: PickleValue, _ what: String) throws -> PickleDict {
-        guard case .dict(let index) = value else { throw fail("\(what) is a \(value.typeName), expected a dict") }
+        guard case .dict(let index) = value else { throw fail(.mismatch, "\(what) is a \(value.typeName), expected a dict") }
         return dicts[index]
     }
 
@@ -356,7 +362,7 @@ struct PickleMachine {
         func arity(_ allowed: ClosedRange<Int>) throws {
             guard allowed.contains(args.count) else {
                 let expected = allowed.count == 1 ? "\(allowed.lowerBound)" : "\(allowed.lowerBound) or \(allowed.upperBound)"
-                throw fail("\(global) called with \(args.count) arguments, expected \(expected)")
+                throw fail(.mismatch, "\(global) called with \(args.count) arguments, expected \(expected)")
             }
         }
         switch global {
@@ -370,7 +376,7 @@ struct PickleMachine {
         case .rebuildTensorV3:
             try arity(7...8)
             guard case .global(.dtype(let dtype)) = args[6] else {
-                throw fail("_rebuild_tensor_v3 dtype argument is a \(args[6].typeName), expected a torch dtype")
+                throw fail(.mismatch, "_rebuild_tensor_v3 dtype argument is a \(args[6].typeName), expected a torch dtype")
             }
             if args.count == 8 { try checkTensorMetadata(args[7]) }
             return try rebuildTensor(args, dtype: dtype)
@@ -380,22 +386,22 @@ struct PickleMachine {
         case .rebuildParameter, .rebuildParameterWithState:
             try arity(global == .rebuildParameter ? 3...3 : 4...4)
             guard case .tensor = args[0] else {
-                throw fail("\(global) data argument is a \(args[0].typeName), expected a tensor")
+                throw fail(.mismatch, "\(global) data argument is a \(args[0].typeName), expected a tensor")
             }
             return args[0]
         case .rebuildFromTypeV2:
             try arity(4...4)
             guard !nested, case .global(let function) = args[0] else {
-                throw fail("_rebuild_from_type_v2 function argument must be a tensor rebuild function")
+                throw fail(.malformed, "_rebuild_from_type_v2 function argument must be a tensor rebuild function")
             }
             guard case .global(let newType) = args[1], newType == .tensorClass || newType == .parameterClass else {
-                throw fail("_rebuild_from_type_v2 type must be torch.Tensor or torch.nn.Parameter, found \(args[1].typeName)")
+                throw fail(.malformed, "_rebuild_from_type_v2 type must be torch.Tensor or torch.nn.Parameter, found \(args[1].typeName)")
             }
             guard case .tuple(let inner) = args[2] else {
-                throw fail("_rebuild_from_type_v2 arguments are a \(args[2].typeName), expected a tuple")
+                throw fail(.mismatch, "_rebuild_from_type_v2 arguments are a \(args[2].typeName), expected a tuple")
             }
             let result = try reduce(function, tuples[inner], nested: true)
-            guard case .tensor = result else { throw fail("_rebuild_from_type_v2 did not rebuild a tensor") }
+            guard case .tensor = result else { throw fail(.malformed, "_rebuild_from_type_v2 did not rebuild a tensor") }
             return result
         case .torchSize:
             try arity(1...1)
@@ -408,11 +414,11 @@ struct PickleMachine {
             try arity(2...2)
             let text = try string(args[0], "_codecs.encode text")
             guard try string(args[1], "_codecs.encode encoding") == "latin1" else {
-                throw fail("_codecs.encode encoding must be 'latin1'")
+                throw fail(.malformed, "_codecs.encode encoding must be 'latin1'")
             }
             var bytes: [UInt8] = []
             for scalar in text.unicodeScalars {
-                guard scalar.value < 256 else { throw fail("_codecs.encode text is not latin1") }
+                guard scalar.value < 256 else { throw fail(.malformed, "_codecs.encode text is not latin1") }
                 bytes.append(UInt8(scalar.value))
             }
             return .bytes(bytes)
@@ -420,7 +426,7 @@ struct PickleMachine {
             try arity(0...1)
             return .emptySet
         case .tensorClass, .parameterClass, .typedStorage, .untypedStorage, .dtype:
-            throw fail("\(global) cannot be called")
+            throw fail(.notAllowed, "\(global) cannot be called")
         }
     }
 
@@ -431,31 +437,32 @@ struct PickleMachine {
             if case .bool(false) = flag { continue }
             let name: String
             if case .string(let text) = key { name = text } else { name = key.typeName }
-            throw fail("tensor metadata '\(name)' is set (conjugate/negative views are not supported)")
+            throw fail(.unsupported, "tensor metadata '\(name)' is set (conjugate/negative views are not supported)")
         }
     }
 
     /// `_rebuild_tensor_v2/v3` and `_rebuild_tensor`: (storage, offset, size, stride, …).
     private mutating func rebuildTensor(_ args: TupleArena.Elements, dtype explicitType: DType?) throws -> PickleValue {
         guard case .storage(let storageIndex) = args[0] else {
-            throw fail("tensor rebuild storage argument is a \(args[0].typeName), expected a storage")
+            throw fail(.mismatch, "tensor rebuild storage argument is a \(args[0].typeName), expected a storage")
         }
         let storage = storages[storageIndex]
         let dtype: DType
         let storageElements: Int
         if let explicitType {
             guard storage.dtype == nil else {
-                throw fail("_rebuild_tensor_v3 needs an UntypedStorage, found a typed \(storage.dtype!.torchName) storage")
+                throw fail(.mismatch, "_rebuild_tensor_v3 needs an UntypedStorage, found a typed \(storage.dtype!.torchName) storage")
             }
             dtype = explicitType
             guard storage.numel % dtype.itemSize == 0 else {
                 throw fail(
+                    .malformed,
                     "untyped storage '\(storage.key)' of \(storage.numel) bytes is not a whole number of \(dtype.torchName) elements")
             }
             storageElements = storage.numel / dtype.itemSize
         } else {
             guard let typed = storage.dtype else {
-                throw fail("an UntypedStorage needs _rebuild_tensor_v3 with a dtype")
+                throw fail(.malformed, "an UntypedStorage needs _rebuild_tensor_v3 with a dtype")
             }
             dtype = typed
             storageElements = storage.numel
@@ -463,13 +470,13 @@ struct PickleMachine {
         let offset = try int(args[1], "storage_offset")
         let shape = try intTuple(args[2], "size")
         let strides = try intTuple(args[3], "stride")
-        guard offset >= 0 else { throw fail("storage_offset \(offset) is negative") }
+        guard offset >= 0 else { throw fail(.outOfRange, "storage_offset \(offset) is negative") }
         guard shape.count == strides.count else {
-            throw fail("size has \(shape.count) dimensions but stride has \(strides.count)")
+            throw fail(.mismatch, "size has \(shape.count) dimensions but stride has \(strides.count)")
         }
         for (axis, (size, stride)) in zip(shape, strides).enumerated() {
-            guard size >= 0 else { throw fail("size[\(axis)] = \(size) is negative") }
-            guard stride >= 0 else { throw fail("stride[\(axis)] = \(stride) is negative") }
+            guard size >= 0 else { throw fail(.outOfRange, "size[\(axis)] = \(size) is negative") }
+            guard stride >= 0 else { throw fail(.outOfRange, "stride[\(axis)] = \(stride) is negative") }
         }
         let count = try Checked.product(shape, "tensor element count")
         _ = try Checked.multiply(count, dtype.itemSize, "tensor byte count")
@@ -480,6 +487,7 @@ struct PickleMachine {
             }
             guard last < storageElements else {
                 throw fail(
+                    .outOfRange,
                     "tensor view reaches element \(last) of storage '\(storage.key)', which holds \(storageElements) elements (offset \(offset), size \(shape), stride \(strides))"
                 )
             }
@@ -493,31 +501,32 @@ struct PickleMachine {
 
     private mutating func persistentLoad(_ pid: PickleValue) throws -> PickleValue {
         guard case .tuple(let index) = pid else {
-            throw fail("persistent id is a \(pid.typeName), expected ('storage', type, key, location, numel)")
+            throw fail(.mismatch, "persistent id is a \(pid.typeName), expected ('storage', type, key, location, numel)")
         }
         let items = tuples[index]
         guard items.count == 5 else {
-            throw fail("persistent id has \(items.count) fields, expected 5 ('storage', type, key, location, numel)")
+            throw fail(.mismatch, "persistent id has \(items.count) fields, expected 5 ('storage', type, key, location, numel)")
         }
         guard try string(items[0], "persistent id tag") == "storage" else {
-            throw fail("persistent id tag is not 'storage'")
+            throw fail(.malformed, "persistent id tag is not 'storage'")
         }
         let dtype: DType?
         switch items[1] {
         case .global(.typedStorage(let typed)): dtype = typed
         case .global(.untypedStorage): dtype = nil
-        default: throw fail("persistent id storage type is a \(items[1].typeName), expected a torch storage class")
+        default: throw fail(.mismatch, "persistent id storage type is a \(items[1].typeName), expected a torch storage class")
         }
         let key = try string(items[2], "storage key")
         _ = try string(items[3], "storage location")
         let numel = try int(items[4], "storage numel")
-        guard numel >= 0 else { throw fail("storage '\(key)' numel \(numel) is negative") }
+        guard numel >= 0 else { throw fail(.outOfRange, "storage '\(key)' numel \(numel) is negative") }
         let byteCount = try Checked.multiply(numel, dtype?.itemSize ?? 1, "storage '\(key)' byte count")
         let ref = StorageRef(key: key, dtype: dtype, numel: numel, byteCount: byteCount)
         if let existing = storageByKey[key] {
             let known = storages[existing]
             guard known == ref || (known.byteCount == 0 && byteCount == 0) else {
                 throw fail(
+                    .malformed,
                     "storage '\(key)' is declared twice with different types or sizes (\(known.dtype?.torchName ?? "untyped") × \(known.numel) vs \(dtype?.torchName ?? "untyped") × \(numel))"
                 )
             }

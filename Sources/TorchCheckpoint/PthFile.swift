@@ -63,27 +63,28 @@ public final class PthFile: TensorSource {
         self.file = file
         let head = try file.bytes(0..<min(file.size, 512))
         guard head.starts(with: [0x50, 0x4B, 0x03, 0x04]) else {
-            throw InputError(Self.describeNonZip(head), at: .byteOffset(0), file: path)
+            throw InputError(.malformed, Self.describeNonZip(head), at: .byteOffset(0), file: path)
         }
         directory = try attributing(to: path) { try ZipDirectory(file: file) }
         guard directory.entries.count <= limits.maxEntries else {
-            throw InputError("\(directory.entries.count) records exceed the cap of \(limits.maxEntries)", file: path)
+            throw InputError(.overLimit, "\(directory.entries.count) records exceed the cap of \(limits.maxEntries)", file: path)
         }
         archive = try ZipArchive(fileDescriptor: try file.duplicateDescriptor(), path: path)
         try Self.crossCheck(archive.entries, directory.entries, path: path)
         recordCount = archive.entries.count
 
         guard let first = archive.entries.first, let slash = first.rawName.firstIndex(of: 0x2F), slash > 0 else {
-            throw InputError("the first record has no 'prefix/' folder, so this is not a torch.save archive", file: path)
+            throw InputError(.missing, "the first record has no 'prefix/' folder, so this is not a torch.save archive", file: path)
         }
         prefix = String(decoding: first.rawName[..<slash], as: UTF8.self)
         var entryByName: [String: Int] = [:]
         for entry in archive.entries {
             guard entry.rawName.starts(with: first.rawName[...slash]) else {
-                throw InputError("record '\(entry.name)' is outside the archive folder '\(prefix)/'", file: path)
+                throw InputError(.outOfRange, "record '\(entry.name)' is outside the archive folder '\(prefix)/'", file: path)
             }
             guard entry.method == 0 || entry.method == 8 else {
                 throw InputError(
+                    .unsupported,
                     "record uses compression method \(entry.method); only stored (0) and deflate (8) are supported",
                     at: .record(entry.name), file: path)
             }
@@ -91,11 +92,12 @@ public final class PthFile: TensorSource {
         }
         if entryByName["constants.pkl"] != nil || entryByName.keys.contains(where: { $0.hasPrefix("code/") }) {
             throw InputError(
+                .unsupported,
                 "this is a TorchScript archive (torch.jit.save), which is not supported: save the state_dict with torch.save instead",
                 file: path)
         }
         guard let pickleEntry = entryByName["data.pkl"] else {
-            throw InputError("no '\(prefix)/data.pkl' record: not a torch.save checkpoint", file: path)
+            throw InputError(.missing, "no '\(prefix)/data.pkl' record: not a torch.save checkpoint", file: path)
         }
         if let orderEntry = entryByName["byteorder"] {
             let order = try archive.readAll(entry: orderEntry, limit: 16)
@@ -104,6 +106,7 @@ public final class PthFile: TensorSource {
             case Array("big".utf8): isBigEndian = true
             default:
                 throw InputError(
+                    .mismatch,
                     "byteorder record holds '\(String(decoding: order, as: UTF8.self))', expected 'little' or 'big'",
                     at: .record("\(prefix)/byteorder"), file: path)
             }
@@ -132,11 +135,12 @@ public final class PthFile: TensorSource {
         var entryForStorage: [Int] = []
         for storage in result.storages {
             guard let entry = entryByName["data/\(storage.key)"] else {
-                throw InputError("storage '\(storage.key)' has no record '\(prefix)/data/\(storage.key)'", file: path)
+                throw InputError(.missing, "storage '\(storage.key)' has no record '\(prefix)/data/\(storage.key)'", file: path)
             }
             let size = archive.entries[entry].size
             guard size == storage.byteCount else {
                 throw InputError(
+                    .malformed,
                     "storage declares \(storage.numel) × \(storage.dtype?.torchName ?? "byte") = \(storage.byteCount) bytes, the record holds \(size)",
                     at: .record(archive.entries[entry].name), file: path)
             }
@@ -177,14 +181,16 @@ public final class PthFile: TensorSource {
     /// libzip and `ZipDirectory` must see the same archive; any difference is refused.
     private static func crossCheck(_ libzip: [ZipArchive.Entry], _ own: [ZipDirectory.Entry], path: String) throws {
         guard libzip.count == own.count else {
-            throw InputError("zip readers disagree: libzip lists \(libzip.count) records, the central directory \(own.count)", file: path)
+            throw InputError(
+                .mismatch, "zip readers disagree: libzip lists \(libzip.count) records, the central directory \(own.count)", file: path)
         }
         for (a, b) in zip(libzip, own) {
             guard a.rawName == b.rawName, a.size == b.size, a.compressedSize == b.compressedSize, a.method == b.method, a.crc == b.crc
             else {
-                throw InputError("zip readers disagree about this record (name, sizes, method or CRC)", at: .record(a.name), file: path)
+                throw InputError(
+                    .mismatch, "zip readers disagree about this record (name, sizes, method or CRC)", at: .record(a.name), file: path)
             }
-            guard !a.encrypted else { throw InputError("record is encrypted", at: .record(a.name), file: path) }
+            guard !a.encrypted else { throw InputError(.unsupported, "record is encrypted", at: .record(a.name), file: path) }
         }
     }
 
@@ -197,7 +203,7 @@ public final class PthFile: TensorSource {
 
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = indexByName[name] else {
-            throw InputError("no such tensor", at: .tensor(name), file: path)
+            throw InputError(.missing, "no such tensor", at: .tensor(name), file: path)
         }
         let tensor = tensors[index]
         let record = tensor.record
@@ -255,7 +261,7 @@ public final class PthFile: TensorSource {
 
     public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? {
         guard let index = indexByName[name] else {
-            throw InputError("no such tensor", at: .tensor(name), file: path)
+            throw InputError(.missing, "no such tensor", at: .tensor(name), file: path)
         }
         let record = tensors[index].record
         let entry = directory.entries[tensors[index].entry]
@@ -270,7 +276,7 @@ public final class PthFile: TensorSource {
 
     public func storedRange(of name: String) throws -> StoredRange? {
         guard let index = indexByName[name] else {
-            throw InputError("no such tensor", at: .tensor(name), file: path)
+            throw InputError(.missing, "no such tensor", at: .tensor(name), file: path)
         }
         let record = tensors[index].record
         let entry = directory.entries[tensors[index].entry]
@@ -294,7 +300,7 @@ public final class PthFile: TensorSource {
         if let mappedFile { return mappedFile }
         let mapped = try file.map()
         guard mapped.size == file.size else {
-            throw InputError("file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
+            throw InputError(.mismatch, "file changed size while open (\(file.size) → \(mapped.size) bytes)", file: path)
         }
         mappedFile = mapped
         return mapped

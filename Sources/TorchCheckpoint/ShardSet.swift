@@ -24,6 +24,7 @@ public final class ShardSet: TensorSource {
                 let missing = Set(names).subtracting(other).sorted().prefix(3)
                 let extra = other.subtracting(names).sorted().prefix(3)
                 throw InputError(
+                    .missing,
                     "holds different tensors than \(first.path): missing \(Array(missing)), extra \(Array(extra))", file: shard.path)
             }
         }
@@ -32,17 +33,20 @@ public final class ShardSet: TensorSource {
             let parts = shards.map { $0.info(named: info.name)! }
             for (shard, part) in zip(shards, parts) where part.dtype != info.dtype {
                 throw InputError(
+                    .mismatch,
                     "dtype \(part.dtype.rawValue) differs from shard 0's \(info.dtype.rawValue)", at: .tensor(info.name), file: shard.path)
             }
             var split = MetaShardLayout.split(of: info.name)
             if info.name == "tok_embeddings.weight" {
                 guard let modelDim else {
                     throw InputError(
+                        .malformed,
                         "cannot decide how the embedding is split: no norm.weight to give the model dim", at: .tensor(info.name))
                 }
                 split = MetaShardLayout.embeddingSplit(shardShape: info.shape, modelDim: modelDim, shardCount: shards.count)
                 if split == nil {
                     throw InputError(
+                        .malformed,
                         "embedding shard shape \(info.shape) fits neither [V, \(modelDim)/\(shards.count)] nor [V/\(shards.count), \(modelDim)]",
                         at: .tensor(info.name))
                 }
@@ -51,6 +55,7 @@ public final class ShardSet: TensorSource {
                 // Not a Meta name: identical shapes are taken as replicated, anything else refused.
                 guard parts.allSatisfy({ $0.shape == info.shape }) else {
                     throw InputError(
+                        .malformed,
                         "shapes differ across shards (\(parts.map(\.shape))) and the tensor is not one whose split Meta's layout defines",
                         at: .tensor(info.name))
                 }
@@ -59,11 +64,13 @@ public final class ShardSet: TensorSource {
             var shape = info.shape
             if case .concatenate(let axis) = split! {
                 guard axis < shape.count else {
-                    throw InputError("cannot concatenate along dim \(axis) of a \(shape.count)-dim tensor", at: .tensor(info.name))
+                    throw InputError(
+                        .malformed, "cannot concatenate along dim \(axis) of a \(shape.count)-dim tensor", at: .tensor(info.name))
                 }
                 // fairscale splits into equal slices: every part has shard 0's shape.
                 for (shard, part) in zip(shards, parts) where part.shape != info.shape {
                     throw InputError(
+                        .mismatch,
                         "shape \(part.shape) does not match shard 0's \(info.shape): model-parallel shards are equal slices along dim \(axis)",
                         at: .tensor(info.name), file: shard.path)
                 }
@@ -71,6 +78,7 @@ public final class ShardSet: TensorSource {
             } else {
                 for (shard, part) in zip(shards, parts) where part.shape != info.shape {
                     throw InputError(
+                        .malformed,
                         "replicated tensor has shape \(part.shape), shard 0 has \(info.shape)", at: .tensor(info.name), file: shard.path)
                 }
             }
@@ -97,7 +105,7 @@ public final class ShardSet: TensorSource {
     }
 
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard let index = indexByName[name] else { throw InputError("no such tensor", at: .tensor(name)) }
+        guard let index = indexByName[name] else { throw InputError(.missing, "no such tensor", at: .tensor(name)) }
         let info = tensorInfos[index]
         guard case .concatenate(let axis) = splits[index] else {
             return try shards[0].withBytes(of: name, body)

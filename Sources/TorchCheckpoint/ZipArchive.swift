@@ -39,11 +39,11 @@ final class ZipArchive {
         var code: Int32 = 0
         guard let handle = zip_fdopen(fileDescriptor, 0, &code) else {
             close(fileDescriptor)
-            throw InputError("not a readable zip archive: \(Self.describe(code))", file: path)
+            throw InputError(.malformed, "not a readable zip archive: \(Self.describe(code))", file: path)
         }
         self.handle = handle
         let count = zip_get_num_entries(handle, 0)
-        guard count >= 0 else { throw InputError("libzip: \(String(cString: zip_strerror(handle)))", file: path) }
+        guard count >= 0 else { throw InputError(.io, "libzip: \(String(cString: zip_strerror(handle)))", file: path) }
         entries.reserveCapacity(Int(count))
         for index in 0..<Int(count) {
             var info = zip_stat_t()
@@ -51,7 +51,7 @@ final class ZipArchive {
             guard zip_stat_index(handle, zip_uint64_t(index), zip_flags_t(ZIP_FL_ENC_RAW), &info) == 0,
                 let namePointer = info.name
             else {
-                throw InputError("libzip cannot stat entry \(index): \(String(cString: zip_strerror(handle)))", file: path)
+                throw InputError(.io, "libzip cannot stat entry \(index): \(String(cString: zip_strerror(handle)))", file: path)
             }
             let rawName = Array(
                 UnsafeBufferPointer(start: UnsafeRawPointer(namePointer).assumingMemoryBound(to: UInt8.self), count: strlen(namePointer)))
@@ -83,22 +83,23 @@ final class ZipArchive {
         precondition(offset >= 0 && offset + destination.count <= entry.size)
         let flags: zip_flags_t = entry.method == 0 ? zip_flags_t(ZIP_FL_COMPRESSED) : 0
         guard let file = zip_fopen_index(handle, zip_uint64_t(index), flags) else {
-            throw InputError("libzip cannot open the record: \(String(cString: zip_strerror(handle)))", at: .record(entry.name), file: path)
+            throw InputError(
+                .io, "libzip cannot open the record: \(String(cString: zip_strerror(handle)))", at: .record(entry.name), file: path)
         }
         defer { zip_fclose(file) }
-        func failure(_ what: String) -> InputError {
-            InputError("\(what): \(String(cString: zip_file_strerror(file)))", at: .record(entry.name), file: path)
+        func failure(_ kind: InputError.Kind, _ what: String) -> InputError {
+            InputError(kind, "\(what): \(String(cString: zip_file_strerror(file)))", at: .record(entry.name), file: path)
         }
         if offset > 0 {
             if entry.method == 0 {
-                guard zip_fseek(file, zip_int64_t(offset), SEEK_SET) == 0 else { throw failure("libzip cannot seek") }
+                guard zip_fseek(file, zip_int64_t(offset), SEEK_SET) == 0 else { throw failure(.io, "libzip cannot seek") }
             } else {
                 var skipped = 0
                 var scratch = [UInt8](repeating: 0, count: min(offset, 1 << 20))
                 while skipped < offset {
                     let want = min(scratch.count, offset - skipped)
                     let got = scratch.withUnsafeMutableBytes { zip_fread(file, $0.baseAddress!, zip_uint64_t(want)) }
-                    guard got > 0 else { throw failure("libzip read failed") }
+                    guard got > 0 else { throw failure(.io, "libzip read failed") }
                     skipped += Int(got)
                 }
             }
@@ -109,10 +110,11 @@ final class ZipArchive {
             guard got > 0 else {
                 if got == 0 {
                     throw InputError(
+                        .truncated,
                         "truncated record: expected \(destination.count) bytes from offset \(offset), got \(done)", at: .record(entry.name),
                         file: path)
                 }
-                throw failure("libzip read failed")
+                throw failure(.io, "libzip read failed")
             }
             done += Int(got)
         }
@@ -122,7 +124,8 @@ final class ZipArchive {
     func readAll(entry index: Int, limit: Int) throws -> [UInt8] {
         let entry = entries[index]
         guard entry.size <= limit else {
-            throw InputError("record is \(entry.size) bytes, more than the cap of \(limit)", at: .record(entry.name), file: path)
+            throw InputError(
+                .overLimit, "record is \(entry.size) bytes, more than the cap of \(limit)", at: .record(entry.name), file: path)
         }
         var bytes = [UInt8](repeating: 0, count: entry.size)
         try bytes.withUnsafeMutableBytes { try read(entry: index, from: 0, into: $0) }

@@ -63,17 +63,17 @@ struct GenerateCommand: ParsableCommand {
             if let promptTokens {
                 ids = try promptTokens.split(separator: ",").map {
                     guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                        throw InputError("--prompt-tokens: '\($0)' is not an integer")
+                        throw InputError(.malformed, "--prompt-tokens: '\($0)' is not an integer")
                     }
                     return id
                 }
-                guard !ids.isEmpty else { throw InputError("--prompt-tokens is empty") }
+                guard !ids.isEmpty else { throw InputError(.missing, "--prompt-tokens is empty") }
             }
             let capacity = max(ids.count, (prompt?.utf8.count ?? 0) + 2) + n
             let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threads)
             let tokenizer = opened.tokenizer
             if let prompt {
-                guard let tokenizer else { throw InputError("the model has no tokenizer: use --prompt-tokens", file: model) }
+                guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer: use --prompt-tokens", file: model) }
                 ids = tokenizer.encode(prompt, bos: true, eos: false, allowSpecial: false)
             }
             var stops: Set<Int> = []

@@ -46,7 +46,7 @@ struct InspectCommand: ParsableCommand {
             if path.hasSuffix(".gguf") || Self.startsWithGGUFMagic(path) {
                 let report = GGUFReport(file: try GGUFFile(path: path))
                 if tree {
-                    throw InputError("--tree is for PyTorch checkpoints; use the table or --json for GGUF", file: path)
+                    throw InputError(.unsupported, "--tree is for PyTorch checkpoints; use the table or --json for GGUF", file: path)
                 }
                 print(json ? report.json() : report.text())
                 return
@@ -92,6 +92,7 @@ struct InspectReport {
                     params: params, tensors: checkpoint.source, tokenizer: tokenizer.map { $0 == .tiktoken ? .tiktoken : .sentencepiece })
                 if let tokenizerVocabulary, tokenizerVocabulary != derived.vocabSize, let tokenizerPath = checkpoint.tokenizerPath {
                     throw InputError(
+                        .mismatch,
                         "defines \(tokenizerVocabulary) ids but tok_embeddings.weight has \(derived.vocabSize) rows: the tokenizer does not belong to this checkpoint",
                         file: tokenizerPath)
                 }

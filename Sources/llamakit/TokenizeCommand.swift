@@ -75,7 +75,7 @@ struct TokenizeCommand: ParsableCommand {
                 print(model.encode(Self.readStandardInput(), bos: bos, eos: eos, allowSpecial: allowSpecial).count)
             } else if decode {
                 let ids = try inputs.flatMap { $0.split(whereSeparator: { $0 == "," || $0 == " " }) }.map { text -> Int in
-                    guard let id = Int(text) else { throw InputError("'\(text)' is not a token id") }
+                    guard let id = Int(text) else { throw InputError(.malformed, "'\(text)' is not a token id") }
                     return id
                 }
                 print(try model.decode(ids))
@@ -112,9 +112,9 @@ struct TokenizeCommand: ParsableCommand {
                     print(JSONOutput.array(ids.map { .int($0) }).rendered())
                 }
             } catch let error as InputError {
-                throw InputError("stdin line \(lineNumber): \(error.message)")
+                throw InputError(.malformed, "stdin line \(lineNumber): \(error.message)")
             } catch {
-                throw InputError("stdin line \(lineNumber): expected a JSON \(decode ? "array of ids" : "string")")
+                throw InputError(.mismatch, "stdin line \(lineNumber): expected a JSON \(decode ? "array of ids" : "string")")
             }
         }
     }

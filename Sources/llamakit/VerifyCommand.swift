@@ -75,14 +75,15 @@ struct VerifyCommand: ParsableCommand {
                 (referenceTokens, referenceLogits, referenceVocab) = (loaded.tokens, loaded.logits, loaded.vocab)
                 referenceLabel = reference
             } else {
-                guard let given else { throw InputError("--against needs the tokens: give --tokens or --tokens-file") }
+                guard let given else { throw InputError(.missing, "--against needs the tokens: give --tokens or --tokens-file") }
                 referenceTokens = given
             }
-            guard !referenceTokens.isEmpty else { throw InputError("the reference has no positions", file: reference) }
+            guard !referenceTokens.isEmpty else { throw InputError(.missing, "the reference has no positions", file: reference) }
             let opened = try ModelFiles.open(model, maxSequenceLength: referenceTokens.count, threads: threads)
             let vocab = opened.model.config.vocabSize
             if let referenceVocab, referenceVocab != vocab {
                 throw InputError(
+                    .malformed,
                     "the reference has \(referenceVocab) logits per position, the model's vocabulary \(vocab)", file: reference)
             }
             let terminal = Console.stderrIsTerminal
@@ -92,7 +93,8 @@ struct VerifyCommand: ParsableCommand {
                 if terminal { Console.status("running \(against) on \(referenceTokens.count) positions…") }
                 let original = try ModelFiles.open(against, maxSequenceLength: referenceTokens.count, threads: threads)
                 guard original.model.config.vocabSize == vocab else {
-                    throw InputError("vocabulary \(original.model.config.vocabSize) differs from the model's \(vocab)", file: against)
+                    throw InputError(
+                        .mismatch, "vocabulary \(original.model.config.vocabSize) differs from the model's \(vocab)", file: against)
                 }
                 referenceLogits = try original.model.forward(referenceTokens)
             }
@@ -123,14 +125,16 @@ struct VerifyCommand: ParsableCommand {
     private func givenTokens() throws -> [Int]? {
         if let tokens {
             return try tokens.split(separator: ",").map {
-                guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else { throw InputError("--tokens: '\($0)' is not an integer") }
+                guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else {
+                    throw InputError(.malformed, "--tokens: '\($0)' is not an integer")
+                }
                 return id
             }
         }
         if let tokensFile {
             let bytes = try FileSystem.read(tokensFile, limit: 64 << 20)
             guard let ids = try? JSONDecoder().decode([Int].self, from: Data(bytes)) else {
-                throw InputError("expected a JSON array of integers", file: tokensFile)
+                throw InputError(.malformed, "expected a JSON array of integers", file: tokensFile)
             }
             return ids
         }
@@ -182,7 +186,9 @@ enum ReferenceLogits {
         var shape: [Int]
         if path.hasSuffix(".npy") {
             let array = try NumpyArray.load(path: path)
-            guard let values = array.floats() else { throw InputError("expected float logits, found \(array.dtype.rawValue)", file: path) }
+            guard let values = array.floats() else {
+                throw InputError(.mismatch, "expected float logits, found \(array.dtype.rawValue)", file: path)
+            }
             (logits, shape) = (values, array.shape)
             if let given {
                 tokens = given
@@ -190,22 +196,26 @@ enum ReferenceLogits {
                 let beside = FileSystem.join(FileSystem.parent(of: path), "tokens.npy")
                 guard FileSystem.kind(of: beside) == .file else {
                     throw InputError(
+                        .malformed,
                         "a .npy reference needs the tokens: give --tokens or --tokens-file (no tokens.npy beside it)", file: path)
                 }
                 let ids = try NumpyArray.load(path: beside)
-                guard let values = ids.integers(), ids.shape.count == 1 else { throw InputError("expected int64 tokens [T]", file: beside) }
+                guard let values = ids.integers(), ids.shape.count == 1 else {
+                    throw InputError(.mismatch, "expected int64 tokens [T]", file: beside)
+                }
                 tokens = values
             }
         } else {
             let file = try PthFile(path: path)
             guard let logitsInfo = file.info(named: "logits"), let tokensInfo = file.info(named: "tokens") else {
-                throw InputError("expected a dict with 'tokens' and 'logits' tensors", file: path)
+                throw InputError(.mismatch, "expected a dict with 'tokens' and 'logits' tensors", file: path)
             }
             guard logitsInfo.dtype == .f32 else {
-                throw InputError("expected float32, found \(logitsInfo.dtype.torchName)", at: .tensor("logits"), file: path)
+                throw InputError(.mismatch, "expected float32, found \(logitsInfo.dtype.torchName)", at: .tensor("logits"), file: path)
             }
             guard tokensInfo.dtype == .i64 || tokensInfo.dtype == .i32, tokensInfo.shape.count == 1 else {
                 throw InputError(
+                    .mismatch,
                     "expected a 1-D int64 tensor, found \(tokensInfo.dtype.torchName) \(tokensInfo.shape)", at: .tensor("tokens"),
                     file: path)
             }
@@ -218,16 +228,21 @@ enum ReferenceLogits {
                     ? (0..<(raw.count / 8)).map { Int(raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
                     : (0..<(raw.count / 4)).map { Int(raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self)) }
             }
-            if let given, given != stored { throw InputError("--tokens differ from the tokens stored in the reference", file: path) }
+            if let given, given != stored {
+                throw InputError(.mismatch, "--tokens differ from the tokens stored in the reference", file: path)
+            }
             tokens = stored
         }
-        guard shape.count == 2 else { throw InputError("expected logits of shape [T, V], found \(shape)", file: path) }
+        guard shape.count == 2 else { throw InputError(.mismatch, "expected logits of shape [T, V], found \(shape)", file: path) }
         guard shape[0] == tokens.count else {
-            throw InputError("the reference has \(shape[0]) positions of logits but \(tokens.count) tokens", file: path)
+            throw InputError(.mismatch, "the reference has \(shape[0]) positions of logits but \(tokens.count) tokens", file: path)
         }
-        guard shape[0] <= maxPositions else { throw InputError("\(shape[0]) positions exceed the cap of \(maxPositions)", file: path) }
+        guard shape[0] <= maxPositions else {
+            throw InputError(.overLimit, "\(shape[0]) positions exceed the cap of \(maxPositions)", file: path)
+        }
         if let bad = logits.firstIndex(where: { !$0.isFinite }) {
             throw InputError(
+                .outOfRange,
                 "the reference holds \(logits[bad]) at position \(bad / max(shape[1], 1)), vocabulary entry \(bad % max(shape[1], 1)): logits must be finite",
                 file: path)
         }

@@ -20,7 +20,7 @@ final class ShapeOnlySource: TensorSource {
     }
     func info(named name: String) -> TensorInfo? { tensorInfos.first { $0.name == name } }
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        throw InputError("shape-only source", at: .tensor(name))
+        throw InputError(.unsupported, "shape-only source", at: .tensor(name))
     }
 }
 
@@ -193,5 +193,5 @@ final class EmbeddingOnly: TensorSource {
     let tensorInfos: [TensorInfo]
     init(rows: Int, dim: Int) { tensorInfos = [TensorInfo(name: "tok_embeddings.weight", dtype: .bf16, shape: [rows, dim], location: "")] }
     func info(named name: String) -> TensorInfo? { tensorInfos.first { $0.name == name } }
-    func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R { throw InputError("shape-only") }
+    func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R { throw InputError(.unsupported, "shape-only") }
 }

@@ -15,6 +15,7 @@ enum Llama3Fixture {
     static let tokenizer: Result<Llama3Tokenizer, any Error> = Result {
         guard FileManager.default.fileExists(atPath: modelPath) else {
             throw InputError(
+                .missing,
                 "missing: run `make test`, which fetches Meta's tokenizer.model from the llama-models 0.3.0 wheel", file: modelPath)
         }
         return try Llama3Tokenizer(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: modelPath))))

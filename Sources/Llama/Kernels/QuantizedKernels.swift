@@ -1,10 +1,12 @@
+import Quantization
+
 /// Q8_0 and Q4_0 matrix products the way llama.cpp computes them on CPU: the activations are
 /// quantized to Q8_0 blocks (32 values, scale d = max|x| / 127 stored as f16, q = round(x / d)),
 /// then each block's dot product is an integer sum scaled once:
 /// `Σ_b (d_w · d_x) · Σ_j q_w[j] · q_x[j]` (ggml `ggml_vec_dot_q8_0_q8_0`, `…_q4_0_q8_0`).
 ///
 /// Kernel file. Swift never reassociates a float reduction, but integer loops do vectorize
-/// (`forward-and-verification.md` §9.1, §9.4), so the 32-element block loop is a plain `Int32`
+/// (`docs/forward-pass.md`, kernels), so the 32-element block loop is a plain `Int32`
 /// loop and the float work is one multiply-add per block.
 enum QuantizedKernels {
     /// Activations of a block of positions as Q8_0: `positions × blocks` scales and `positions × cols` int8.
@@ -14,23 +16,25 @@ enum QuantizedKernels {
         let cols: Int
     }
 
+    /// The activations quantized by the Q8_0 quantizer that writes files, then split into scales
+    /// and values so the dot products read each as a plain array.
     static func quantize(_ x: UnsafePointer<Float>, positions: Int, cols: Int) -> QuantizedActivations {
-        let blocks = cols / 32
-        var scales = [Float](repeating: 0, count: positions * blocks)
+        let format = BlockFormat.q8_0
+        let n = format.elementsPerBlock, stride = format.bytesPerBlock
+        let blocks = positions * cols / n
+        var encoded = [UInt8](repeating: 0, count: blocks * stride)
+        encoded.withUnsafeMutableBytes {
+            BlockQuantizer.quantize(UnsafeBufferPointer(start: x, count: positions * cols), as: format, into: $0)
+        }
+        var scales = [Float](repeating: 0, count: blocks)
         var values = [Int8](repeating: 0, count: positions * cols)
-        scales.withUnsafeMutableBufferPointer { scales in
-            values.withUnsafeMutableBufferPointer { values in
-                for t in 0..<positions {
-                    for b in 0..<blocks {
-                        let v = x + t * cols + b * 32
-                        var amax: Float = 0
-                        for j in 0..<32 { amax = max(amax, abs(v[j])) }
-                        let d = amax / 127
-                        let inverse: Float = d != 0 ? 1 / d : 0
-                        let out = values.baseAddress! + t * cols + b * 32
-                        for j in 0..<32 { out[j] = Int8((v[j] * inverse).rounded()) }
-                        scales[t * blocks + b] = Float(Float16(d))
-                    }
+        encoded.withUnsafeBytes { raw in
+            values.withUnsafeMutableBytes { values in
+                for b in 0..<blocks {
+                    scales[b] = FloatConversion.float(
+                        f16: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: b * stride, as: UInt16.self)))
+                    values.baseAddress!.advanced(by: b * n).copyMemory(
+                        from: raw.baseAddress! + b * stride + BlockFormat.valuesOffset, byteCount: n)
                 }
             }
         }
@@ -39,14 +43,14 @@ enum QuantizedKernels {
 
     /// The activations as f32 again, `d · q` (exact: an f16-valued scale times an int8).
     static func dequantize(_ x: QuantizedActivations, positions: Int) -> [Float] {
-        let cols = x.cols, blocks = cols / 32
+        let cols = x.cols, n = BlockFormat.q8_0.elementsPerBlock, blocks = cols / n
         var out = [Float](repeating: 0, count: positions * cols)
         out.withUnsafeMutableBufferPointer { out in
             x.values.withUnsafeBufferPointer { values in
                 x.scales.withUnsafeBufferPointer { scales in
                     for i in 0..<(positions * blocks) {
                         let d = scales[i]
-                        for j in (i * 32)..<(i * 32 + 32) { out[j] = Float(values[j]) * d }
+                        for j in (i * n)..<(i * n + n) { out[j] = Float(values[j]) * d }
                     }
                 }
             }
@@ -62,9 +66,10 @@ enum QuantizedKernels {
         -> Float
     {
         var sum: Float = 0
+        let stride = BlockFormat.q8_0.bytesPerBlock
         for b in 0..<blocks {
-            let block = row + b * 34
-            let weights = (block + 2).assumingMemoryBound(to: Int8.self)
+            let block = row + b * stride
+            let weights = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: Int8.self)
             let activations = q + b * 32
             var integer: Int32 = 0
             for j in 0..<32 { integer &+= Int32(weights[j]) &* Int32(activations[j]) }
@@ -81,9 +86,10 @@ enum QuantizedKernels {
         -> Float
     {
         var sum: Float = 0
+        let stride = BlockFormat.q4_0.bytesPerBlock
         for b in 0..<blocks {
-            let block = row + b * 18
-            let nibbles = (block + 2).assumingMemoryBound(to: UInt8.self)
+            let block = row + b * stride
+            let nibbles = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: UInt8.self)
             let activations = q + b * 32
             var integer: Int32 = 0
             for j in 0..<16 {
@@ -99,7 +105,7 @@ enum QuantizedKernels {
     static func rows(
         _ w: WeightMatrix, _ range: Range<Int>, _ x: QuantizedActivations, _ positions: Int, _ out: UnsafeMutablePointer<Float>
     ) {
-        let blocks = w.cols / 32
+        let blocks = w.cols / BlockFormat.q8_0.elementsPerBlock
         WeightMatrix.f16Table.withUnsafeBufferPointer { table in
             x.values.withUnsafeBufferPointer { values in
                 x.scales.withUnsafeBufferPointer { scales in

@@ -6,14 +6,15 @@ import TensorCore
 /// Kernel file: holds a raw pointer into a mapping (or a buffer owned by `WeightStore`) that
 /// outlives every use, because `LlamaModel` keeps the store and the source alive.
 /// Rows decode to f32 on the fly: f32 (copy), bf16 (shift), f16 (a 64 K-entry table), Q8_0 and
-/// Q4_0 (`../shared/reference/gguf.md` §10–11: x = d · q, q4 = nibble − 8, low nibbles are the
-/// first 16 elements of a block).
+/// Q4_0 through `BlockQuantizer.dequantize`, the one definition of those formats.
 struct WeightMatrix: @unchecked Sendable {
     let dtype: DType
     let rows: Int
     let cols: Int
     let base: UnsafeRawPointer
     let rowBytes: Int
+    /// The block format of a quantized matrix (nil for f32, f16, bf16).
+    let format: BlockFormat?
 
     static let supported: Set<DType> = [.f32, .f16, .bf16, .q8_0, .q4_0]
 
@@ -24,10 +25,11 @@ struct WeightMatrix: @unchecked Sendable {
         self.cols = cols
         self.base = base
         rowBytes = dtype.byteCount(elements: cols)
+        format = BlockFormat(dtype)
     }
 
     /// f16 → f32 for every bit pattern; the baseline x86-64 target has no F16C, and a software
-    /// conversion per element costs ≈ 5 ns (`forward-and-verification.md` §9.5).
+    /// conversion per element costs ≈ 5 ns (`docs/forward-pass.md`, kernels).
     static let f16Table: [Float] = (0...0xFFFF).map { FloatConversion.float(f16: UInt16($0)) }
 
     /// Writes row `row` as f32 into `out` (`cols` values).
@@ -52,25 +54,9 @@ struct WeightMatrix: @unchecked Sendable {
                     for i in 0..<n { out[i] = table[Int(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))] }
                 }
             #endif
-        case .q8_0:
-            for block in 0..<(n / 32) {
-                let b = p + block * 34
-                let d = FloatConversion.float(f16: b.loadUnaligned(as: UInt16.self))
-                let q = (b + 2).assumingMemoryBound(to: Int8.self)
-                let o = out + block * 32
-                for j in 0..<32 { o[j] = Float(q[j]) * d }
-            }
-        case .q4_0:
-            for block in 0..<(n / 32) {
-                let b = p + block * 18
-                let d = FloatConversion.float(f16: b.loadUnaligned(as: UInt16.self))
-                let q = (b + 2).assumingMemoryBound(to: UInt8.self)
-                let o = out + block * 32
-                for j in 0..<16 {
-                    o[j] = Float(Int32(q[j] & 0x0F) - 8) * d
-                    o[j + 16] = Float(Int32(q[j] >> 4) - 8) * d
-                }
-            }
+        case .q8_0, .q4_0:
+            BlockQuantizer.dequantize(
+                UnsafeRawBufferPointer(start: p, count: rowBytes), as: format!, into: UnsafeMutableBufferPointer(start: out, count: n))
         default:
             preconditionFailure("unsupported weight type \(dtype)")
         }
