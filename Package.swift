@@ -26,28 +26,37 @@ let package = Package(
         .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
         .target(
-            name: "Conversion",
-            dependencies: ["Llama", "GGUF", "Quantization", "LlamaTokenizers", "TorchCheckpoint", "TensorCore", "BinaryIO"]
+            name: "ModelLoading",
+            dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
-        .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization"]),
+        .target(name: "Verification", dependencies: ["ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
+        .target(
+            name: "Conversion",
+            dependencies: ["ModelLoading", "Llama", "GGUF", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+        ),
+        .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(
             name: "FuzzHarnesses", dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
-                "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO", "Conversion", "GGUF",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO", "ModelLoading", "Verification", "Conversion",
+                "GGUF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
-        .testTarget(name: "LlamaTests", dependencies: ["Llama", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
+        .testTarget(
+            name: "LlamaTests", dependencies: ["Llama", "Verification", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorCore"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
         .testTarget(
             name: "ConversionTests",
-            dependencies: ["Conversion", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint", "BinaryIO"]
+            dependencies: [
+                "Conversion", "ModelLoading", "Verification", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint",
+                "BinaryIO",
+            ]
         ),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses"]),

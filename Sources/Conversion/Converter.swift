@@ -2,6 +2,7 @@ import BinaryIO
 import GGUF
 import Llama
 import LlamaTokenizers
+import ModelLoading
 import Quantization
 import TensorCore
 

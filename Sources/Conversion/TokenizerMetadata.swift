@@ -3,37 +3,11 @@ import LlamaTokenizers
 
 /// The `tokenizer.ggml.*` keys llama.cpp reads (`../shared/reference/gguf.md` §8).
 public enum TokenizerMetadata {
-    /// GPT-2's byte-to-unicode map: printable bytes map to themselves, the other 68 bytes in
-    /// increasing order to U+0100, U+0101, … (so 0x20 → `Ġ`, 0x0A → `Ċ`).
-    static let byteToUnicode: [Unicode.Scalar] = {
-        var table = [Unicode.Scalar](repeating: " ", count: 256)
-        var next: UInt32 = 0x100
-        for byte in 0..<256 {
-            if (0x21...0x7E).contains(byte) || (0xA1...0xAC).contains(byte) || (0xAE...0xFF).contains(byte) {
-                table[byte] = Unicode.Scalar(UInt32(byte))!
-            } else {
-                table[byte] = Unicode.Scalar(next)!
-                next += 1
-            }
-        }
-        return table
-    }()
-
-    /// `byteToUnicode` as UTF-8: one or two bytes per input byte.
-    private static let byteToUTF8: [[UInt8]] = byteToUnicode.map { Array(String($0).utf8) }
-
-    static func gpt2String<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-        var utf8: [UInt8] = []
-        utf8.reserveCapacity(bytes.count * 2)
-        for byte in bytes { utf8 += byteToUTF8[Int(byte)] }
-        return String(decoding: utf8, as: UTF8.self)
-    }
-
     /// Merges rebuilt from the ranks as transformers' TikTokenConverter does: for every token of
     /// two or more bytes, every split into two tokens, ordered by (rank(a), rank(b)), all
     /// candidates stably ordered by the token's rank. `tokens` are the ranks' GPT-2 strings.
     public static func llama3Merges(_ ranks: TiktokenRanks, tokens: [String]? = nil) -> [String] {
-        let tokens = tokens ?? (0..<ranks.count).map { gpt2String(ranks.bytes(of: $0)) }
+        let tokens = tokens ?? (0..<ranks.count).map { ByteLevelText.string(ranks.bytes(of: $0)) }
         var merges: [String] = []
         var splits: [(Int32, Int32)] = []
         for rank in 0..<ranks.count {
@@ -54,7 +28,7 @@ public enum TokenizerMetadata {
     /// Llama 3 (tiktoken) → `gpt2` with the `llama-bpe` pre-tokenizer.
     public static func llama3(_ tokenizer: Llama3Tokenizer) -> [(String, GGUFValue)] {
         let ranks = tokenizer.ranks
-        let strings = (0..<ranks.count).map { gpt2String(ranks.bytes(of: $0)) }
+        let strings = (0..<ranks.count).map { ByteLevelText.string(ranks.bytes(of: $0)) }
         let tokens = (strings + tokenizer.specialTokens.names).map { GGUFValue.string($0) }
         let types: [GGUFValue] = [GGUFValue](repeating: .i32(1), count: ranks.count) + [GGUFValue](repeating: .i32(3), count: 256)
         var out: [(String, GGUFValue)] = [

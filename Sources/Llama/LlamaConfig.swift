@@ -1,4 +1,5 @@
 import BinaryIO
+import LlamaTokenizers
 import TensorCore
 
 /// A Llama architecture: params.json plus what it implies, checked against the tensors.
@@ -68,7 +69,7 @@ public struct LlamaConfig: Sendable, Equatable {
 
     /// The release a params.json (and tokenizer kind) belongs to
     /// (`../shared/reference/llama-checkpoints.md` §10).
-    public static func family(params: LlamaParams, tokenizer: TokenizerKind?) -> LlamaFamily {
+    public static func family(params: LlamaParams, tokenizer: TokenizerFormat?) -> LlamaFamily {
         let scaled = params.useScaledRope ?? false
         if tokenizer == .sentencepiece || (tokenizer == nil && params.ropeTheta == nil && !scaled) {
             return (params.normEps ?? 1e-5) <= 1e-6 ? .llama1 : .llama2
@@ -83,7 +84,7 @@ public struct LlamaConfig: Sendable, Equatable {
     /// Derives the config from `params` and the tokenizer kind, taking the vocabulary from the
     /// embedding when params says -1, then checks every tensor Meta's model expects.
     /// - Throws: `InputError` naming the key or tensor, with expected and found values.
-    public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerKind? = nil, validate: Bool = true) throws {
+    public init(params: LlamaParams, tensors: any TensorSource, tokenizer: TokenizerFormat? = nil, validate: Bool = true) throws {
         func bad(_ kind: InputError.Kind, _ key: String, _ message: String) -> InputError { InputError(kind, message, at: .key(key)) }
         guard (1...Self.maxDim).contains(params.dim) else { throw bad(.outOfRange, "dim", "dim \(params.dim) is outside 1…\(Self.maxDim)") }
         guard (1...Self.maxLayers).contains(params.nLayers) else {

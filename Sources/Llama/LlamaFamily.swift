@@ -16,11 +16,3 @@ public enum LlamaFamily: String, Sendable, Codable, CaseIterable {
         }
     }
 }
-
-/// Which tokenizer file sits beside the checkpoint; the strongest family signal (§10 step 1).
-public enum TokenizerKind: String, Sendable, Codable {
-    /// Llama 1/2: a sentencepiece `ModelProto`.
-    case sentencepiece
-    /// Llama 3.x: lines of `base64 rank`.
-    case tiktoken
-}

@@ -50,6 +50,9 @@ public struct Llama3Tokenizer: Tokenizer {
     public var vocabularySize: Int { ranks.count + SpecialTokenSet.count }
     public var bosID: Int { ranks.count }
     public var eosID: Int { ranks.count + 1 }
+    public var stopIDs: Set<Int> {
+        Set([eosID] + ["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"].compactMap(specialID))
+    }
 
     /// - Throws: `InputError` from the ranks reader.
     public init(parsing bytes: [UInt8], specialTokens: SpecialTokenSet = .llama3_2) throws {

@@ -15,6 +15,7 @@ public struct SentencePieceTokenizer: Tokenizer {
     public var vocabularySize: Int { model.pieces.count }
     public var bosID: Int { model.bosID }
     public var eosID: Int { model.eosID }
+    public var stopIDs: Set<Int> { [eosID] }
 
     static let space: [UInt8] = [0xE2, 0x96, 0x81]  // U+2581 ▁
 

@@ -4,6 +4,8 @@ public protocol Tokenizer: Sendable {
     var vocabularySize: Int { get }
     var bosID: Int { get }
     var eosID: Int { get }
+    /// Ids that end generation: end-of-text, and for Llama 3 end-of-turn and end-of-message.
+    var stopIDs: Set<Int> { get }
 
     /// Encodes `text` as the reference does; `allowSpecial` lets special-token text (e.g.
     /// `<|eot_id|>`) become its id instead of plain text.

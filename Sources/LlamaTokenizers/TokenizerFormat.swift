@@ -1,7 +1,7 @@
 import BinaryIO
 
 /// The two `tokenizer.model` formats Meta ships (`../shared/reference/tokenizers.md`).
-public enum TokenizerFormat: String, Sendable {
+public enum TokenizerFormat: String, Sendable, Codable {
     /// Llama 3.x: text lines `base64-token rank`.
     case tiktoken
     /// Llama 1/2: a binary sentencepiece `ModelProto`.

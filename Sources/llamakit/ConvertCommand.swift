@@ -3,6 +3,7 @@ import BinaryIO
 import Conversion
 import Llama
 import LlamaTokenizers
+import ModelLoading
 import TorchCheckpoint
 
 struct ConvertCommand: ParsableCommand {

@@ -1,9 +1,9 @@
 import ArgumentParser
 import BinaryIO
-import Conversion
 import Foundation
 import Llama
 import LlamaTokenizers
+import ModelLoading
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -28,7 +28,7 @@ struct GenerateCommand: ParsableCommand {
     var prompt: String?
 
     @Option(help: "The prompt as token ids, comma-separated (used as given, no BOS added).")
-    var promptTokens: String?
+    var promptTokens: TokenIDList?
 
     @Option(name: .short, help: "The most tokens to generate.")
     var n: Int = 32
@@ -42,8 +42,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Seed of the sampler.")
     var seed: UInt64 = 0
 
-    @Option(help: "Worker threads for the matrix products.")
-    var threads: Int = 1
+    @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print {ids, text, prefill_tokens_per_s, decode_tokens_per_s} as JSON instead of streaming.")
     var json = false
@@ -53,36 +52,21 @@ struct GenerateCommand: ParsableCommand {
         if n < 0 || n > 1 << 20 { throw ValidationError("-n must be 0…1048576") }
         if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads must be 1…256") }
     }
 
     func run() throws {
         try reportingErrors {
             // The prompt's length is known before the model is built only for ids; text needs the tokenizer first.
             var ids: [Int] = []
-            if let promptTokens {
-                ids = try promptTokens.split(separator: ",").map {
-                    guard let id = Int($0.trimmingCharacters(in: .whitespaces)) else {
-                        throw InputError(.malformed, "--prompt-tokens: '\($0)' is not an integer")
-                    }
-                    return id
-                }
-                guard !ids.isEmpty else { throw InputError(.missing, "--prompt-tokens is empty") }
-            }
+            if let promptTokens { ids = promptTokens.ids }
             let capacity = max(ids.count, (prompt?.utf8.count ?? 0) + 2) + n
-            let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threads)
+            let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threading.threads)
             let tokenizer = opened.tokenizer
             if let prompt {
                 guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer: use --prompt-tokens", file: model) }
                 ids = tokenizer.encode(prompt, bos: true, eos: false, allowSpecial: false)
             }
-            var stops: Set<Int> = []
-            if let tokenizer {
-                stops.insert(tokenizer.eosID)
-                if let llama3 = tokenizer as? Llama3Tokenizer {
-                    for name in ["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"] { if let id = llama3.specialID(name) { stops.insert(id) } }
-                }
-            }
+            let stops = tokenizer?.stopIDs ?? []
             let model = opened.model
             if !json, let prompt { Console.out(prompt) }
             var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
@@ -131,7 +115,8 @@ struct GenerateCommand: ParsableCommand {
                     String(
                         format: "prefill %d tokens at %.1f tokens/s, decode %d tokens at %.1f tokens/s (%@ weights, %d thread%@)",
                         ids.count,
-                        prefillRate, decodeSteps, decodeRate, model.weightType.rawValue, threads, threads == 1 ? "" : "s"))
+                        prefillRate, decodeSteps, decodeRate, model.weightType.rawValue, threading.threads,
+                        threading.threads == 1 ? "" : "s"))
             }
         }
     }

@@ -4,6 +4,7 @@ import Conversion
 import FoundationEssentials
 import Llama
 import LlamaTokenizers
+import ModelLoading
 
 #if canImport(Glibc)
     import Glibc

@@ -14,11 +14,11 @@ import TorchCheckpoint
         .deletingLastPathComponent().appendingPathComponent("fixtures")
 
     @Test func gpt2ByteToUnicode() {
-        #expect(TokenizerMetadata.gpt2String([0x20, 0x77, 0x6F, 0x72, 0x6C, 0x64]) == "Ġworld")
-        #expect(TokenizerMetadata.gpt2String([0x0A]) == "Ċ")
-        #expect(TokenizerMetadata.gpt2String([0x7F]) == "ġ")
-        #expect(TokenizerMetadata.gpt2String([0xAD]) == "Ń")
-        #expect(Set(TokenizerMetadata.byteToUnicode).count == 256)
+        #expect(ByteLevelText.string([0x20, 0x77, 0x6F, 0x72, 0x6C, 0x64]) == "Ġworld")
+        #expect(ByteLevelText.string([0x0A]) == "Ċ")
+        #expect(ByteLevelText.string([0x7F]) == "ġ")
+        #expect(ByteLevelText.string([0xAD]) == "Ń")
+        #expect(Set(ByteLevelText.byteToUnicode).count == 256)
     }
 
     /// `../shared/reference/gguf.md` §8: 280,147 merges from Meta's file (= HF tokenizer.json).

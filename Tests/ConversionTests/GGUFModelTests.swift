@@ -7,6 +7,7 @@ import Testing
 import TorchCheckpoint
 
 @testable import Conversion
+@testable import ModelLoading
 
 /// Reading a converted GGUF back as a model: the tokenizer rebuilt from its metadata, the config
 /// from its `llama.*` keys, RoPE from `rope_freqs`.

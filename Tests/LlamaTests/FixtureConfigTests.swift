@@ -1,3 +1,4 @@
+import LlamaTokenizers
 import Foundation
 import Testing
 import TorchCheckpoint
@@ -10,7 +11,7 @@ import TorchCheckpoint
         .deletingLastPathComponent().appendingPathComponent("fixtures")
 
     static let cases:
-        [(name: String, tokenizer: TokenizerKind, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?)] = [
+        [(name: String, tokenizer: TokenizerFormat, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?)] = [
             ("llama2-tiny", .sentencepiece, .llama2, 4, 192, 1000, 10000, nil),
             ("llama2-tiny-mp2", .sentencepiece, .llama2, 4, 192, 1000, 10000, nil),
             ("llama3-tiny", .tiktoken, .llama3, 2, 224, 768, 500000, nil),
@@ -20,7 +21,7 @@ import TorchCheckpoint
 
     @Test(arguments: cases)
     func derivesTheConfig(
-        _ row: (name: String, tokenizer: TokenizerKind, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?)
+        _ row: (name: String, tokenizer: TokenizerFormat, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?)
     ) throws {
         let checkpoint = try CheckpointDirectory.open(Self.root.appendingPathComponent(row.name).path)
         let params = try LlamaParams.load(path: try #require(checkpoint.paramsPath))

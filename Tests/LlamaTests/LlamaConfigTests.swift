@@ -1,3 +1,4 @@
+import LlamaTokenizers
 import BinaryIO
 import Foundation
 import TensorCore
@@ -46,7 +47,7 @@ final class ShapeOnlySource: TensorSource {
     /// The real params.json of every family (§2) → family, derived sizes, rope, context.
     static let released:
         [(
-            json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
+            json: String, tokenizer: TokenizerFormat, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
             factor: Double?, context: Int
         )] = [
             (
@@ -82,7 +83,7 @@ final class ShapeOnlySource: TensorSource {
     @Test(arguments: released)
     func releasedFamilies(
         _ row: (
-            json: String, tokenizer: TokenizerKind, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
+            json: String, tokenizer: TokenizerFormat, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,
             factor: Double?, context: Int
         )
     ) throws {

@@ -1,8 +1,10 @@
+import LlamaTokenizers
 import BinaryIO
 import Foundation
 import TensorCore
 import Testing
 import TorchCheckpoint
+import Verification
 
 @testable import Llama
 
@@ -27,7 +29,7 @@ import TorchCheckpoint
     static func model(_ name: String, maxSequenceLength: Int = 512, threads: Int = 1) throws -> LlamaModel {
         let checkpoint = try CheckpointDirectory.open(root.appendingPathComponent(name).path)
         let params = try LlamaParams.load(path: try #require(checkpoint.paramsPath))
-        let kind: TokenizerKind = name.hasPrefix("llama2") ? .sentencepiece : .tiktoken
+        let kind: TokenizerFormat = name.hasPrefix("llama2") ? .sentencepiece : .tiktoken
         let config = try LlamaConfig(params: params, tensors: checkpoint.source, tokenizer: kind)
         return try LlamaModel(config: config, source: checkpoint.source, maxSequenceLength: maxSequenceLength, threads: threads)
     }
@@ -108,7 +110,7 @@ import TorchCheckpoint
     @Test(arguments: Bug.allCases)
     func exactGateCatchesTheBug(_ bug: Bug) throws {
         let comparison = try Self.comparison(bug, checkpoint: "llama31-tiny")
-        let failures = VerificationGate.forWeights("bf16").failures(comparison)
+        let failures = VerificationGate.forWeights(.bf16).failures(comparison)
         if bug == .none {
             #expect(failures.isEmpty, "\(failures)")
             #expect(comparison.maxAbsDiff <= 1e-4)

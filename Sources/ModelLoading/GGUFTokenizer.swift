@@ -3,7 +3,7 @@ import GGUF
 import LlamaTokenizers
 
 /// The tokenizer a GGUF file carries, rebuilt from its `tokenizer.ggml.*` keys — the inverse of
-/// `TokenizerMetadata` (`../shared/reference/gguf.md` §8).
+/// `Conversion.TokenizerMetadata` (`docs/formats.md`, GGUF tokenizer keys).
 ///
 /// `gpt2` (Llama 3): tokens are GPT-2 byte-to-unicode strings whose id is their rank; the last
 /// 256 are the specials. They become a tiktoken ranks file, read by the same reader as Meta's.
@@ -47,7 +47,7 @@ public enum GGUFTokenizer {
         }
         let rankCount = tokens.count - specials
         var unicodeToByte: [Unicode.Scalar: UInt8] = [:]
-        for (byte, scalar) in TokenizerMetadata.byteToUnicode.enumerated() { unicodeToByte[scalar] = UInt8(byte) }
+        for (byte, scalar) in ByteLevelText.byteToUnicode.enumerated() { unicodeToByte[scalar] = UInt8(byte) }
         var file: [UInt8] = []
         for rank in 0..<rankCount {
             guard types[rank] != 3 else {

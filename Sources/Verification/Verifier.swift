@@ -1,0 +1,81 @@
+import BinaryIO
+import Llama
+import ModelLoading
+
+/// Runs a model on a reference's tokens and compares its logits with stored ones (`reference`)
+/// or with a second model run on the same tokens (`against`): what `llamakit verify` does.
+public enum Verifier {
+    public struct Request: Sendable {
+        public var model: String
+        /// Stored logits: a `.pth` with tokens and logits, or a `.npy` of logits.
+        public var reference: String?
+        /// A second model (usually the original checkpoint) run as the reference.
+        public var against: String?
+        /// Tokens given by the user (required with `against` or a `.npy` without tokens.npy).
+        public var tokens: [Int]?
+        public var threads: Int
+
+        public init(model: String, reference: String?, against: String?, tokens: [Int]?, threads: Int) {
+            self.model = model
+            self.reference = reference
+            self.against = against
+            self.tokens = tokens
+            self.threads = threads
+        }
+    }
+
+    public struct Outcome {
+        public var comparison: Comparison
+        /// The gate for the model's weight type.
+        public var gate: VerificationGate
+        /// "pth" or "gguf".
+        public var format: String
+        public var weightType: String
+        public var referenceLabel: String
+        public var vocab: Int
+    }
+
+    /// - Parameter status: progress lines for a terminal.
+    /// - Throws: `InputError` for a missing or inconsistent reference or model.
+    public static func run(_ request: Request, status: (String) -> Void = { _ in }) throws -> Outcome {
+        var tokens: [Int]
+        var referenceLogits: [Float]? = nil
+        var referenceVocab: Int? = nil
+        if let reference = request.reference {
+            let loaded = try ReferenceLogits.load(reference, tokens: request.tokens)
+            (tokens, referenceLogits, referenceVocab) = (loaded.tokens, loaded.logits, loaded.vocab)
+        } else {
+            guard let given = request.tokens else {
+                throw InputError(.missing, "--against needs the tokens: give --tokens or --tokens-file")
+            }
+            tokens = given
+        }
+        guard !tokens.isEmpty else { throw InputError(.missing, "the reference has no positions", file: request.reference) }
+        let opened = try ModelFiles.open(request.model, maxSequenceLength: tokens.count, threads: request.threads)
+        let vocab = opened.model.config.vocabSize
+        if let referenceVocab, referenceVocab != vocab {
+            throw InputError(
+                .mismatch, "the reference has \(referenceVocab) logits per position, the model's vocabulary \(vocab)",
+                file: request.reference)
+        }
+        status("running \(request.model) on \(tokens.count) positions…")
+        let logits = try opened.model.forward(tokens)
+        if referenceLogits == nil, let against = request.against {
+            status("running \(against) on \(tokens.count) positions…")
+            referenceLogits = try runOriginal(against, tokens: tokens, vocab: vocab, threads: request.threads)
+        }
+        status("")
+        return Outcome(
+            comparison: Comparison(reference: referenceLogits!, model: logits, tokens: tokens, vocab: vocab),
+            gate: .forWeights(opened.model.weightType), format: opened.format, weightType: opened.model.weightType.rawValue,
+            referenceLabel: request.reference ?? request.against ?? "", vocab: vocab)
+    }
+
+    private static func runOriginal(_ path: String, tokens: [Int], vocab: Int, threads: Int) throws -> [Float] {
+        let original = try ModelFiles.open(path, maxSequenceLength: tokens.count, threads: threads)
+        guard original.model.config.vocabSize == vocab else {
+            throw InputError(.mismatch, "vocabulary \(original.model.config.vocabSize) differs from the model's \(vocab)", file: path)
+        }
+        return try original.model.forward(tokens)
+    }
+}
