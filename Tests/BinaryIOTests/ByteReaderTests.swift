@@ -5,7 +5,7 @@ import Testing
 @Suite struct ByteReaderTests {
     @Test func readsLittleEndianAndBigEndianDoubles() throws {
         let bytes: [UInt8] = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0xFF, 0xFF, 0xFF, 0xFF] + [0x3F, 0xF0, 0, 0, 0, 0, 0, 0]
-        try ByteReader.withReader(bytes) { reader in
+        try ByteReader.withReader(bytes) { (reader: inout ByteReader) throws in
             #expect(try reader.u16le() == 0x0201)
             #expect(try reader.u16le() == 0x0403)
             #expect(try reader.u32le() == 0x0807_0605)
@@ -16,8 +16,8 @@ import Testing
     }
 
     @Test(arguments: [0, 1, 3, 7])
-    func truncatedReadsThrowWithTheFileOffset(_ available: Int) {
-        ByteReader.withReader([UInt8](repeating: 0, count: available), baseOffset: 100) { reader in
+    func truncatedReadsThrowWithTheFileOffset(_ available: Int) throws {
+        try ByteReader.withReader([UInt8](repeating: 0, count: available), baseOffset: 100) { (reader: inout ByteReader) throws in
             let error = #expect(throws: InputError.self) { _ = try reader.u64le("size field") }
             #expect(error?.kind == .truncated)
             #expect(error?.location == .byteOffset(100))
@@ -25,8 +25,8 @@ import Testing
         }
     }
 
-    @Test func negativeAndOversizedCountsAreRefused() {
-        ByteReader.withReader([1, 2, 3]) { reader in
+    @Test func negativeAndOversizedCountsAreRefused() throws {
+        try ByteReader.withReader([1, 2, 3]) { (reader: inout ByteReader) throws in
             #expect(throws: InputError.self) { _ = try reader.bytes(-1) }
             #expect(throws: InputError.self) { _ = try reader.bytes(4) }
             #expect(throws: InputError.self) { try reader.skip(Int.max) }
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func linesAreCapped() throws {
-        try ByteReader.withReader(Array("torch\nFloatStorage\n".utf8)) { reader in
+        try ByteReader.withReader(Array("torch\nFloatStorage\n".utf8)) { (reader: inout ByteReader) throws in
             #expect(Array(try reader.line(limit: 10, "module")) == Array("torch".utf8))
             let error = #expect(throws: InputError.self) { _ = try reader.line(limit: 5, "name") }
             #expect(error?.kind == .overLimit)

@@ -1,12 +1,12 @@
-import LlamaTokenizers
 import BinaryIO
 import Foundation
+import LlamaTokenizers
 import TensorCore
 import Testing
 import TorchCheckpoint
-import Verification
 
 @testable import Llama
+@testable import Verification
 
 /// The forward pass against Meta's reference `Transformer` (llama-models 0.3.0, float32), whose
 /// logits fixtures/make_reference.py stored beside each fixture checkpoint.
