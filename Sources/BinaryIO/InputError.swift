@@ -1,6 +1,6 @@
 /// A problem with the *data* a reader was given: what is wrong, where, expected vs found.
 ///
-/// Every reader in LlamaKit throws this for bad input (DESIGN.md, "Rules for untrusted input"):
+/// Every reader in LlamaKit throws this for bad input (`docs/architecture.md` §3, rules for untrusted input):
 /// the message names the file, the place inside it (a byte offset, a record or a tensor) and
 /// what was expected against what was found. Programmer errors trap instead.
 public struct InputError: Error, CustomStringConvertible, Sendable, Equatable {

@@ -1,7 +1,7 @@
 import GGUF
 import LlamaTokenizers
 
-/// The `tokenizer.ggml.*` keys llama.cpp reads (`../shared/reference/gguf.md` §8).
+/// The `tokenizer.ggml.*` keys llama.cpp reads (`docs/formats.md` §3.8).
 public enum TokenizerMetadata {
     /// GPT-2's byte-to-unicode map: printable bytes map to themselves, the other 68 bytes in
     /// increasing order to U+0100, U+0101, … (so 0x20 → `Ġ`, 0x0A → `Ċ`).

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// ggml tensor types by GGUF id, with block size and bytes per block
-/// (`../shared/reference/gguf.md` §3).
+/// (`docs/formats.md` §3.3).
 public enum GGMLType: UInt32, Sendable, CaseIterable {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9
     case q2_K = 10, q3_K = 11, q4_K = 12, q5_K = 13, q6_K = 14, q8_K = 15

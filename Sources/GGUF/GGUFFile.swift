@@ -1,7 +1,7 @@
 import BinaryIO
 import TensorCore
 
-/// A GGUF file, parsed as hostile input (`../shared/reference/gguf.md` §1 reader rules, plus
+/// A GGUF file, parsed as hostile input (`docs/formats.md` §3.1 reader rules, plus
 /// every length checked against the bytes that remain): metadata in file order, tensor infos
 /// with validated sequential offsets, tensor bytes served in place from a mapping.
 public final class GGUFFile: TensorSource {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// How close a model's logits are to reference logits over the same tokens
-/// (`../shared/reference/forward-and-verification.md` §3, §6): absolute differences, the
+/// (`docs/forward-pass.md` §3, §6): absolute differences, the
 /// per-position KL divergence KL(P_ref ‖ Q_model) summed over the vocabulary (never averaged
 /// over it), top-1 agreement, and the perplexity of both on the reference's own next tokens.
 public struct Comparison: Sendable, Equatable {
@@ -85,7 +85,7 @@ public struct Comparison: Sendable, Equatable {
     }
 }
 
-/// PASS/FAIL thresholds, chosen by the model's weight type (`forward-and-verification.md` §6).
+/// PASS/FAIL thresholds, chosen by the model's weight type (`docs/forward-pass.md` §6).
 public struct VerificationGate: Sendable, Equatable {
     /// "exact", "q8_0", "q4_0" — or "custom" once a flag overrides a threshold.
     public var name: String

@@ -1,4 +1,4 @@
-/// Block-quantized formats of ggml (`../shared/reference/gguf.md` §3): a block holds
+/// Block-quantized formats of ggml (`docs/formats.md` §3.3): a block holds
 /// `elementsPerBlock` consecutive elements of a row in `bytesPerBlock` bytes.
 public enum BlockFormat: String, Sendable, CaseIterable {
     /// `{ f16 d; int8 qs[32] }`

@@ -1,6 +1,6 @@
 /// Element types of tensors, spelled as LlamaKit prints them (`f32`, `bf16`, …).
 ///
-/// Covers every dtype `torch.save` stores (`../shared/reference/pth-format.md` §8): the legacy
+/// Covers every dtype `torch.save` stores (`docs/formats.md` §1.8): the legacy
 /// typed storages and the "new" dtypes carried by `UntypedStorage` + `_rebuild_tensor_v3`.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case f64, f32, f16, bf16
@@ -8,7 +8,7 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case u16, u32, u64
     case c64, c128
     case f8_e4m3fn, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0fnu
-    /// ggml's block-quantized types (`../shared/reference/gguf.md` §3), as GGUF files hold them.
+    /// ggml's block-quantized types (`docs/formats.md` §3.3), as GGUF files hold them.
     case q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
 
     /// Elements per block: 1 for plain element types, 32 or 256 for ggml's block types.

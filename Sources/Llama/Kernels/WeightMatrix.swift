@@ -6,7 +6,7 @@ import TensorCore
 /// Kernel file: holds a raw pointer into a mapping (or a buffer owned by `WeightStore`) that
 /// outlives every use, because `LlamaModel` keeps the store and the source alive.
 /// Rows decode to f32 on the fly: f32 (copy), bf16 (shift), f16 (a 64 K-entry table), Q8_0 and
-/// Q4_0 (`../shared/reference/gguf.md` §10–11: x = d · q, q4 = nibble − 8, low nibbles are the
+/// Q4_0 (`docs/formats.md` §4.2–§4.3: x = d · q, q4 = nibble − 8, low nibbles are the
 /// first 16 elements of a block).
 struct WeightMatrix: @unchecked Sendable {
     let dtype: DType
@@ -27,7 +27,7 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// f16 → f32 for every bit pattern; the baseline x86-64 target has no F16C, and a software
-    /// conversion per element costs ≈ 5 ns (`forward-and-verification.md` §9.5).
+    /// conversion per element costs ≈ 5 ns (`docs/forward-pass.md` §8.5).
     static let f16Table: [Float] = (0...0xFFFF).map { FloatConversion.float(f16: UInt16($0)) }
 
     /// Writes row `row` as f32 into `out` (`cols` values).
