@@ -56,7 +56,7 @@ def main():
                 print(f"{name:13} {kind:5} {len(tokens):>9} {diff:>12.3g} {kld:>10.3g} {top1 * 100:>6.1f}%")
                 # The f32/bf16 files hold Meta's weights exactly, but llama.cpp computes bf16 (and the
                 # activations of Q8_0) in reduced precision; tiny random-weight models have flat
-                # logits, so top-1 flips are expected there (forward-and-verification.md §5).
+                # logits, so top-1 flips are expected there (docs/forward-pass.md §5).
                 limit = {"f32": 1e-6, "bf16": 1e-4, "q8_0": 2e-3}[kind]
                 if kld > limit:
                     failures += 1

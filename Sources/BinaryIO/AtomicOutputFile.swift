@@ -73,7 +73,7 @@ private func removePartialOutputsAndExit(_ signal: Int32) {
 }
 
 /// An output written to a temporary file beside its target and renamed over it only when
-/// complete (DESIGN.md rule 5): a failed run leaves the old target untouched and no partial file.
+/// complete (`docs/architecture.md` §3 rule 5): a failed run leaves the old target untouched and no partial file.
 ///
 /// Buffered; `commit()` flushes, fsyncs and renames; dropping it uncommitted removes the
 /// temporary file. The temporary file is `.NAME.llamakit-partial-PID` beside the target: SIGINT,

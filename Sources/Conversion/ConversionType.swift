@@ -1,7 +1,7 @@
 import GGUF
 
 /// The output types of `llamakit convert` and their `general.file_type`
-/// (`../shared/reference/gguf.md` §7).
+/// (`docs/formats.md` §3.7).
 public enum ConversionType: String, Sendable, CaseIterable {
     case f32, f16, bf16, q8_0, q4_0
 

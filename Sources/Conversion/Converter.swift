@@ -10,7 +10,7 @@ import TensorCore
     import Glibc
 #endif
 
-/// Meta checkpoint → GGUF, one tensor at a time (`../shared/reference/gguf.md` §4–§8).
+/// Meta checkpoint → GGUF, one tensor at a time (`docs/formats.md` §3.4–§3.8).
 ///
 /// Names mapped to llama.cpp's, 1-D tensors kept F32, every other tensor in the target type;
 /// every `general.*` and `llama.*` key with the value type gguf-py writes; the tokenizer
@@ -147,7 +147,7 @@ public enum Converter {
         return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)
     }
 
-    /// llama.cpp's `rope_freqs` divisors for Llama 3.1 scaling (§6): f_i in f32, the factor
+    /// llama.cpp's `rope_freqs` divisors for Llama 3.1 scaling (`docs/formats.md` §3.6): f_i in f32, the factor
     /// arithmetic in double, stored f32 — as convert_hf_to_gguf computes them.
     public static func ropeFreqs(headDim: Int, theta: Double, factor: Double) -> [Float] {
         let lowFreqWavelen = 8192.0 / 1.0

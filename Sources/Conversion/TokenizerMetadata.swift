@@ -1,7 +1,7 @@
 import GGUF
 import LlamaTokenizers
 
-/// The `tokenizer.ggml.*` keys llama.cpp reads (`../shared/reference/gguf.md` §8).
+/// The `tokenizer.ggml.*` keys llama.cpp reads (`docs/formats.md` §3.8).
 public enum TokenizerMetadata {
     /// Merges rebuilt from the ranks as transformers' TikTokenConverter does: for every token of
     /// two or more bytes, every split into two tokens, ordered by (rank(a), rank(b)), all

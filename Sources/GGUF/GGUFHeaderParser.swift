@@ -4,7 +4,7 @@ import TensorCore
 /// Reads a GGUF header — version, metadata, tensor infos — from the mapped file in place, as
 /// hostile input: every count and length is capped and checked against the bytes that remain,
 /// tensor offsets must be sequential and aligned, and the data must fit in the file
-/// (`docs/formats.md`, GGUF).
+/// (`docs/formats.md` §3.1).
 struct GGUFHeaderParser {
     struct Header {
         var version: UInt32

@@ -1,4 +1,4 @@
-/// GGUF metadata value types (`../shared/reference/gguf.md` §2).
+/// GGUF metadata value types (`docs/formats.md` §3.2).
 public enum GGUFValueType: UInt32, Sendable {
     case u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, bool = 7, string = 8, array = 9
     case u64 = 10, i64 = 11, f64 = 12

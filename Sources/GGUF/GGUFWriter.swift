@@ -1,7 +1,7 @@
 import BinaryIO
 import TensorCore
 
-/// Writes GGUF v3 (`../shared/reference/gguf.md` §1–§2): header, metadata in insertion order,
+/// Writes GGUF v3 (`docs/formats.md` §3.1–§3.2): header, metadata in insertion order,
 /// tensor infos with sequential aligned offsets, then tensor data streamed one tensor at a time
 /// into an `AtomicOutputFile` (nothing appears at the target until the file is complete).
 public struct GGUFWriter {

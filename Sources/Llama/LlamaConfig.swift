@@ -4,10 +4,10 @@ import TensorCore
 
 /// A Llama architecture: params.json plus what it implies, checked against the tensors.
 ///
-/// Derivations follow `../shared/reference/llama-checkpoints.md`: KV heads default to heads,
-/// head dim = dim / heads, Meta's FFN formula (§3), vocab from the embedding when
-/// `vocab_size` is -1, rope_theta 10000 when absent (§4), the 3.1 scaling factor by model
-/// identity (§5), the context length by family (§9).
+/// Derivations follow `docs/formats.md` §2: KV heads default to heads,
+/// head dim = dim / heads, Meta's FFN formula (§2.3), vocab from the embedding when
+/// `vocab_size` is -1, rope_theta 10000 when absent (§2.4), the 3.1 scaling factor by model
+/// identity (§2.5), the context length by family (§2.8).
 public struct LlamaConfig: Sendable, Equatable {
     public var family: LlamaFamily
     public var dim: Int
@@ -60,7 +60,7 @@ public struct LlamaConfig: Sendable, Equatable {
     static let maxLayers = 10_000
     static let maxHeads = 1 << 16
 
-    /// Meta's `FeedForward` hidden size for `hidden_dim = 4·dim` (§3), in Double, truncated.
+    /// Meta's `FeedForward` hidden size for `hidden_dim = 4·dim` (`docs/formats.md` §2.3), in Double, truncated.
     public static func ffnHiddenSize(dim: Int, multipleOf: Int, ffnDimMultiplier: Double?) -> Int {
         var hidden = Int((2.0 * Double(4 * dim) / 3.0).rounded(.towardZero))
         if let ffnDimMultiplier { hidden = Int((ffnDimMultiplier * Double(hidden)).rounded(.towardZero)) }
@@ -68,7 +68,7 @@ public struct LlamaConfig: Sendable, Equatable {
     }
 
     /// The release a params.json (and tokenizer kind) belongs to
-    /// (`../shared/reference/llama-checkpoints.md` §10).
+    /// (`docs/formats.md` §2.9).
     public static func family(params: LlamaParams, tokenizer: TokenizerFormat?) -> LlamaFamily {
         let scaled = params.useScaledRope ?? false
         if tokenizer == .sentencepiece || (tokenizer == nil && params.ropeTheta == nil && !scaled) {
@@ -154,7 +154,7 @@ public struct LlamaConfig: Sendable, Equatable {
         if validate { try self.validate(against: tensors) }
     }
 
-    /// The name → shape table of Meta's model (§1), without the optional `rope.freqs`.
+    /// The name → shape table of Meta's model (`docs/formats.md` §2.1), without the optional `rope.freqs`.
     public var expectedShapes: [(name: String, shape: [Int])] {
         var table: [(String, [Int])] = [
             ("tok_embeddings.weight", [vocabSize, dim]), ("norm.weight", [dim]), ("output.weight", [vocabSize, dim]),

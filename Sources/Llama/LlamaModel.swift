@@ -1,7 +1,7 @@
 import BinaryIO
 import TensorCore
 
-/// Meta's Llama forward pass (`../shared/reference/forward-and-verification.md` §1–2, mirroring
+/// Meta's Llama forward pass (`docs/forward-pass.md` §1–§2, mirroring
 /// llama-models `llama3/model.py`), over any `TensorSource`, with a KV cache.
 ///
 /// Read it top to bottom like llama2.c's `run.c`: `forward` embeds the tokens, runs every layer
@@ -18,7 +18,7 @@ public final class LlamaModel {
     public var threads: Int
     /// The weight type of the big matrices (the first layer's wq), for gates and reports.
     public let weightType: DType
-    /// Deliberate bugs of the field (`forward-and-verification.md` §5), injected only by the
+    /// Classic mistakes (`docs/forward-pass.md` §5), injected only by the
     /// tests that prove `verify` catches each of them.
     struct Faults {
         /// HF's half-split pairs (i, i + hd/2) applied to Meta's interleaved weights.

@@ -2,7 +2,7 @@ import BinaryIO
 import FoundationEssentials
 
 /// `params.json` exactly as Meta writes it; absent keys stay nil, unknown keys are ignored
-/// (as Meta's `ModelArgs` does). See `../shared/reference/llama-checkpoints.md` §2.
+/// (as Meta's `ModelArgs` does). See `docs/formats.md` §2.2.
 public struct LlamaParams: Decodable, Sendable, Equatable {
     public var dim: Int
     public var nLayers: Int

@@ -1,7 +1,7 @@
 import Foundation
 
 /// RoPE frequencies and angles exactly as Meta's `precompute_freqs_cis` computes them, all in
-/// float32 (`../shared/reference/forward-and-verification.md` §2): f_i = 1 / θ^(2i/hd),
+/// float32 (`docs/forward-pass.md` §2): f_i = 1 / θ^(2i/hd),
 /// optionally `apply_scaling`; angle = Float(m) · f_i; cos and sin of the float32 angle.
 public struct RotaryEmbedding: Sendable, Equatable {
     /// One frequency per rotated pair (hd / 2 of them).

@@ -1,4 +1,4 @@
-/// tiktoken's `byte_pair_merge` (`../shared/reference/tokenizers.md` §3): the whole piece is
+/// tiktoken's `byte_pair_merge` (`docs/formats.md` §5.3): the whole piece is
 /// looked up first; otherwise, starting from single bytes, the adjacent pair whose
 /// concatenation has the lowest rank merges first, ties to the leftmost, until no adjacent
 /// concatenation is a token.

@@ -2,7 +2,7 @@
 ///
 ///     (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 ///
-/// The seven-step scanner of `../shared/reference/tokenizers.md` §2: leftmost-first
+/// The seven-step scanner of `docs/formats.md` §5.2: leftmost-first
 /// alternation, `\s` = Unicode White_Space, `\p{L}` = Lu Ll Lt Lm Lo, `\p{N}` = Nd Nl No,
 /// `(?i:…)` with simple case folding (so `ſ` matches `s`). Works on Unicode scalars, never on
 /// grapheme clusters.

@@ -2,7 +2,7 @@ import BinaryIO
 
 /// Meta's Llama 3 tokenizer (`llama_models.llama3.tokenizer.Tokenizer`): tiktoken ranks, the
 /// Llama 3 pre-tokenizer, byte-level BPE and 256 special tokens after the ranks
-/// (`../shared/reference/tokenizers.md` §1–§6).
+/// (`docs/formats.md` §5.1–§5.6).
 public struct Llama3Tokenizer: Tokenizer {
     /// Which release's special-token names (ids are the same for every named token).
     public enum SpecialTokenSet: String, Sendable, CaseIterable {
@@ -10,7 +10,7 @@ public struct Llama3Tokenizer: Tokenizer {
         case llama3_1 = "3.1"
         case llama3_2 = "3.2"
 
-        /// The 256 names, in id order (§4).
+        /// The 256 names, in id order (`docs/formats.md` §5.4).
         public var names: [String] {
             let named: [String]
             let firstReserved: Int
@@ -177,7 +177,7 @@ public struct Llama3Tokenizer: Tokenizer {
     }
 
     /// Concatenates the ids' bytes (specials as their text) and decodes UTF-8 with replacement,
-    /// which gives the same U+FFFD pattern as Python's `errors="replace"` (§6).
+    /// which gives the same U+FFFD pattern as Python's `errors="replace"` (`docs/formats.md` §5.6).
     public func decode(_ ids: [Int]) throws -> String {
         var bytes: [UInt8] = []
         for id in ids {

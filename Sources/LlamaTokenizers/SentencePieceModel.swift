@@ -1,7 +1,7 @@
 import BinaryIO
 
 /// The parts of a sentencepiece `ModelProto` (proto2) that Llama 1/2 tokenization needs
-/// (`../shared/reference/tokenizers.md` §7). Absent fields take proto2 defaults.
+/// (`docs/formats.md` §5.7). Absent fields take proto2 defaults.
 public struct SentencePieceModel: Sendable {
     public enum PieceType: UInt64, Sendable {
         case normal = 1, unknown = 2, control = 3, userDefined = 4, unused = 5, byte = 6

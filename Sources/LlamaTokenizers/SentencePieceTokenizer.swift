@@ -1,7 +1,7 @@
 import BinaryIO
 
 /// Llama 1/2's tokenizer: a sentencepiece BPE model, encoded and decoded exactly as
-/// `sentencepiece` does (`../shared/reference/tokenizers.md` §7): `▁` normalisation with a
+/// `sentencepiece` does (`docs/formats.md` §5.7): `▁` normalisation with a
 /// dummy prefix, highest-score merges first (ties to the leftmost), byte fallback, and
 /// sentencepiece's decode rules (control pieces empty, one U+FFFD per invalid byte, the
 /// leading `▁` dropped).

@@ -1,7 +1,7 @@
 import BinaryIO
 
 /// A Llama 3 `tokenizer.model`: lines of `base64(token bytes) SP rank`
-/// (`../shared/reference/tokenizers.md` §1).
+/// (`docs/formats.md` §5.1).
 ///
 /// Keyed by bytes, never by `String` (which would merge canonically equivalent text). Unlike
 /// Meta's loader, which skips unparsable lines, a bad line is an error naming its number.

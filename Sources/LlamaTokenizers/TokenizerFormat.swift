@@ -1,6 +1,6 @@
 import BinaryIO
 
-/// The two `tokenizer.model` formats Meta ships (`../shared/reference/tokenizers.md`).
+/// The two `tokenizer.model` formats Meta ships (`docs/formats.md` §5).
 public enum TokenizerFormat: String, Sendable, Codable {
     /// Llama 3.x: text lines `base64-token rank`.
     case tiktoken

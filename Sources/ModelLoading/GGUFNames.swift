@@ -1,4 +1,4 @@
-/// Meta tensor names → GGUF names (`../shared/reference/gguf.md` §6); nil for `rope.freqs`,
+/// Meta tensor names → GGUF names (`docs/formats.md` §3.6); nil for `rope.freqs`,
 /// which llama.cpp does not use (it recomputes frequencies).
 public enum GGUFNames {
     public static func gguf(for meta: String) -> String? {

@@ -3,7 +3,7 @@ import GGUF
 import LlamaTokenizers
 
 /// The tokenizer a GGUF file carries, rebuilt from its `tokenizer.ggml.*` keys — the inverse of
-/// `Conversion.TokenizerMetadata` (`docs/formats.md`, GGUF tokenizer keys).
+/// `Conversion.TokenizerMetadata` (`docs/formats.md` §3.8).
 ///
 /// `gpt2` (Llama 3): tokens are GPT-2 byte-to-unicode strings whose id is their rank; the last
 /// 256 are the specials. They become a tiktoken ranks file, read by the same reader as Meta's.

@@ -96,7 +96,7 @@ public enum ModelFiles {
         return file.size >= 4 && file.copyBytes(0..<4) == Array("GGUF".utf8)
     }
 
-    /// The architecture from a GGUF file's `llama.*` keys (`../shared/reference/gguf.md` §7), and
+    /// The architecture from a GGUF file's `llama.*` keys (`docs/formats.md` §3.5), and
     /// RoPE from `rope_freqs.weight` when present (llama.cpp divides the base frequencies by it).
     static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
         guard case .string(let architecture)? = file.value("general.architecture") else {

@@ -1,7 +1,7 @@
 import TensorCore
 
 /// ggml's block-quantized formats that LlamaKit quantizes, dequantizes and multiplies
-/// (`docs/formats.md`, block formats). Sizes come from `DType.layout`; the field layout is
+/// (`docs/formats.md` §3.3, §4). Sizes come from `DType.layout`; the field layout is
 /// stated here and used by `BlockQuantizer` (quantize, dequantize) and the matrix kernels.
 /// Adding a format: a case here, its layout in `DType.layout`, its quantizer and dequantizer in
 /// `BlockQuantizer`, its dot kernel.

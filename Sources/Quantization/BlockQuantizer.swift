@@ -1,7 +1,7 @@
 import TensorCore
 
 /// Q8_0 and Q4_0 quantization, bit-identical to ggml's `quantize_row_q8_0_ref` and
-/// `quantize_row_q4_0_ref` (`docs/formats.md`, block formats), and their dequantization.
+/// `quantize_row_q4_0_ref` (`docs/formats.md` §3.3, §4), and their dequantization.
 ///
 /// Kernel file: raw buffers stay inside these functions. Every product and sum is a separately
 /// rounded f32 operation, as in the C reference (no fused multiply-add).

@@ -1,6 +1,6 @@
 import TensorCore
 
-/// f32 ↔ f16 and f32 ↔ bf16 exactly as ggml converts (`../shared/reference/gguf.md` §9).
+/// f32 ↔ f16 and f32 ↔ bf16 exactly as ggml converts (`docs/formats.md` §4.1).
 ///
 /// Kernel file: raw buffers stay inside these functions.
 public enum FloatConversion {

@@ -1,7 +1,7 @@
 import TensorCore
 
-/// Q8_0 with SIMD, bit-identical to ggml's `quantize_row_q8_0_ref` (`../shared/reference/gguf.md`
-/// §10): `d = amax / 127`, `id = d ? 1 / d : 0`, `q = roundf(x * id)`.
+/// Q8_0 with SIMD, bit-identical to ggml's `quantize_row_q8_0_ref` (`docs/formats.md`
+/// §4.2): `d = amax / 127`, `id = d ? 1 / d : 0`, `q = roundf(x * id)`.
 ///
 /// Kernel file: raw pointers stay inside these functions. Each 32-element block is four
 /// `SIMD8<UInt32>` bit patterns, so f32, f16 and bf16 sources are quantized straight from the

@@ -1,6 +1,6 @@
 /// Element types of tensors, spelled as LlamaKit prints them (`f32`, `bf16`, …).
 ///
-/// Covers every dtype `torch.save` stores (`docs/formats.md`, PyTorch dtypes): the legacy
+/// Covers every dtype `torch.save` stores (`docs/formats.md` §1.8): the legacy
 /// typed storages and the "new" dtypes carried by `UntypedStorage` + `_rebuild_tensor_v3`.
 public enum DType: String, Sendable, CaseIterable, Codable {
     case f64, f32, f16, bf16
@@ -8,11 +8,11 @@ public enum DType: String, Sendable, CaseIterable, Codable {
     case u16, u32, u64
     case c64, c128
     case f8_e4m3fn, f8_e5m2, f8_e4m3fnuz, f8_e5m2fnuz, f8_e8m0fnu
-    /// ggml's block-quantized types (`docs/formats.md`, block formats), as GGUF files hold them.
+    /// ggml's block-quantized types (`docs/formats.md` §3.3, §4), as GGUF files hold them.
     case q4_0, q4_1, q5_0, q5_1, q8_0, q8_1, q2_K, q3_K, q4_K, q5_K, q6_K, q8_K
 
     /// How this type is stored: the one table of element and block sizes that readers,
-    /// writers, kernels and the encoder all take sizes from (`docs/formats.md`, block formats).
+    /// writers, kernels and the encoder all take sizes from (`docs/formats.md` §3.3, §4).
     public var layout: BlockLayout {
         switch self {
         case .f64, .i64, .u64, .c64: return BlockLayout(elements: 1, bytes: 8)

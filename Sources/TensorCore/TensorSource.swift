@@ -3,7 +3,7 @@ import BinaryIO
 /// Anything that holds named tensors: a `.pth` file, a sharded set merged on the fly, a GGUF file.
 ///
 /// Consumers (inspect, convert, the forward pass) see tensors only through this protocol
-/// (DESIGN.md, "The path of data"). Bytes are handed out contiguous, row-major and
+/// (`docs/architecture.md` §1). Bytes are handed out contiguous, row-major and
 /// little-endian, borrowed for the duration of `body`: in place from a mapping when the stored
 /// form already is that, otherwise assembled into a buffer that lives only for the call.
 public protocol TensorSource: AnyObject {

@@ -4,7 +4,7 @@ import TensorCore
 /// What a user points LlamaKit at: a Meta checkpoint directory or a single `.pth` file.
 ///
 /// A directory holds `consolidated.00.pth` … `consolidated.NN.pth` (ranked by sorted name,
-/// numbered without gaps, `../shared/reference/llama-checkpoints.md` §8.1), and usually
+/// numbered without gaps, `docs/formats.md` §2.7), and usually
 /// `params.json` and `tokenizer.model`. One shard is served directly; several are a `ShardSet`.
 public struct CheckpointDirectory {
     public let path: String

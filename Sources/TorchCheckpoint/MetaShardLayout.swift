@@ -1,4 +1,4 @@
-/// How Meta's model-parallel shards split each tensor (`../shared/reference/llama-checkpoints.md` §8.1).
+/// How Meta's model-parallel shards split each tensor (`docs/formats.md` §2.7).
 ///
 /// fairscale's ColumnParallelLinear splits dim 0, RowParallelLinear dim 1, norms and `rope.freqs`
 /// are replicated, and the embedding is split on dim 1 (Llama 1/2 `ParallelEmbedding`) or dim 0

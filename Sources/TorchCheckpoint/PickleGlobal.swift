@@ -2,8 +2,8 @@ import TensorCore
 
 /// The only globals a checkpoint pickle may name, each resolved to a case; nothing is imported.
 ///
-/// The allowlist of `../shared/reference/pth-format.md` §9: rebuild functions (§7), storage
-/// types and dtypes (§8), `collections.OrderedDict`, `torch.Tensor`/`Parameter`, and the few
+/// The allowlist of `docs/formats.md` §1.9: rebuild functions (§1.7), storage
+/// types and dtypes (§1.8), `collections.OrderedDict`, `torch.Tensor`/`Parameter`, and the few
 /// helpers that metadata can need. Anything else is refused with its name and byte offset.
 enum PickleGlobal: Equatable, CustomStringConvertible {
     case orderedDict

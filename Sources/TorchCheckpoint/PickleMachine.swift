@@ -4,7 +4,7 @@ import TensorCore
 /// A pickle interpreter that only *describes*: it never imports, calls or executes anything.
 ///
 /// Mirrors the design of torch's `torch/_weights_only_unpickler.py`, stricter
-/// (`../shared/reference/pth-format.md` §5–§9): a fixed set of opcodes, a fixed set of globals
+/// (`docs/formats.md` §1.5–§1.9): a fixed set of opcodes, a fixed set of globals
 /// (`PickleGlobal`), REDUCE switching on the global with exact arity and argument types,
 /// type-checked container mutation, persistent ids only of the storage form, and caps on every
 /// resource a file could make it allocate.

@@ -1,7 +1,7 @@
 /// Every pickle opcode by name, so a refused opcode is reported by name and offset.
 ///
 /// Which of these the machine executes is decided in `PickleMachine.step`; the list of accepted
-/// ones mirrors `../shared/reference/pth-format.md` §9 plus what torch's weights-only unpickler
+/// ones mirrors `docs/formats.md` §1.9 plus what torch's weights-only unpickler
 /// accepts beyond protocol 2 (PROTO 3–5, EMPTY_SET, SHORT_BINSTRING, NEWOBJ of `Parameter`).
 enum PickleOpcode: UInt8, CaseIterable {
     case mark = 0x28, stop = 0x2E, pop = 0x30, popMark = 0x31, dup = 0x32

@@ -3,7 +3,7 @@ import TensorCore
 
 /// One PyTorch zip checkpoint (`torch.save` ≥ 1.6), opened without running any pickle code.
 ///
-/// The ten-step reader of `../shared/reference/pth-format.md` §1: zip through libzip checked
+/// The ten-step reader of `docs/formats.md` §1.1: zip through libzip checked
 /// against an independent directory parse, the prefix from the first entry, `byteorder`
 /// honoured, `data.pkl` run through `PickleMachine`, every storage matched to its record
 /// (size == numel × itemsize) and every view bounds-checked before any byte is touched.

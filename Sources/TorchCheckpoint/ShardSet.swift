@@ -4,7 +4,7 @@ import TensorCore
 /// Meta's `consolidated.00..NN.pth` as one logical checkpoint, merged lazily.
 ///
 /// A merged tensor is assembled only when it is read, one tensor at a time, shard by shard
-/// (`../shared/reference/llama-checkpoints.md` §8): peak memory is one merged tensor.
+/// (`docs/formats.md` §2.7): peak memory is one merged tensor.
 public final class ShardSet: TensorSource {
     public let shards: [PthFile]
     public private(set) var tensorInfos: [TensorInfo] = []

@@ -4,7 +4,7 @@ import BinaryIO
 ///
 /// libzip's public API does not expose where a record's data starts, and torch maps stored
 /// records in place from `lho + 30 + nameLen + extraLen` of the *local* header
-/// (`caffe2/serialize/inline_container.cc` `getRecordOffset`; `docs/formats.md`, PyTorch zip).
+/// (`caffe2/serialize/inline_container.cc` `getRecordOffset`; `docs/formats.md` §1.3–§1.4).
 /// This parser finds those offsets and enforces the reject list (duplicate names,
 /// encryption, overlaps, data past the directory, disagreeing zip64 counts). `PthFile` then
 /// requires it to agree with libzip entry by entry, so a parser differential is an error.

@@ -2,7 +2,7 @@ import Foundation
 import TensorCore
 
 /// How close a model's logits are to reference logits over the same tokens
-/// (`../shared/reference/forward-and-verification.md` §3, §6): absolute differences, the
+/// (`docs/forward-pass.md` §3, §6): absolute differences, the
 /// per-position KL divergence KL(P_ref ‖ Q_model) summed over the vocabulary (never averaged
 /// over it), top-1 agreement, and the perplexity of both on the reference's own next tokens.
 public struct Comparison: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import TensorCore
 
-/// PASS/FAIL thresholds, chosen by the model's weight type (`docs/forward-pass.md`, verification gates).
+/// PASS/FAIL thresholds, chosen by the model's weight type (`docs/forward-pass.md` §6).
 public struct VerificationGate: Sendable, Equatable {
     /// "exact", "q8_0", "q4_0" — or "custom" once a flag overrides a threshold.
     public var name: String

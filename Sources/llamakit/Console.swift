@@ -4,7 +4,7 @@
     import Darwin
 #endif
 
-/// Results go to stdout, messages to stderr (DESIGN.md, "The CLI a user meets").
+/// Results go to stdout, messages to stderr (`docs/architecture.md` §4).
 enum Console {
     static func error(_ text: String) {
         let line = Array((text + "\n").utf8)

@@ -21,7 +21,7 @@ import TorchCheckpoint
         #expect(Set(ByteLevelText.byteToUnicode).count == 256)
     }
 
-    /// `../shared/reference/gguf.md` §8: 280,147 merges from Meta's file (= HF tokenizer.json).
+    /// `docs/formats.md` §3.8: 280,147 merges from Meta's file (= HF tokenizer.json).
     @Test func llama3MergesFromMetasFile() throws {
         let path = Self.fixtures.appendingPathComponent(".cache/llama3/tokenizer.model")
         let tokenizer = try Llama3Tokenizer(parsing: Array(try Data(contentsOf: path)))

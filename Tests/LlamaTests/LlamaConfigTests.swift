@@ -26,7 +26,7 @@ final class ShapeOnlySource: TensorSource {
 }
 
 @Suite struct LlamaConfigTests {
-    /// `../shared/reference/llama-checkpoints.md` §3 worked examples.
+    /// `docs/formats.md` §2.3 worked examples.
     static let ffn: [(dim: Int, multipleOf: Int, multiplier: Double?, expected: Int)] = [
         (4096, 256, nil, 11008),  // Llama 2 7B
         (5120, 256, nil, 13824),  // Llama 2 13B
@@ -44,7 +44,7 @@ final class ShapeOnlySource: TensorSource {
         #expect(LlamaConfig.ffnHiddenSize(dim: row.dim, multipleOf: row.multipleOf, ffnDimMultiplier: row.multiplier) == row.expected)
     }
 
-    /// The real params.json of every family (§2) → family, derived sizes, rope, context.
+    /// The real params.json of every family (`docs/formats.md` §2.2) → family, derived sizes, rope, context.
     static let released:
         [(
             json: String, tokenizer: TokenizerFormat, vocab: Int, family: LlamaFamily, kv: Int, headDim: Int, ffn: Int, theta: Double,

@@ -81,7 +81,7 @@ import TorchCheckpoint
     }
 }
 
-/// Each bug signature of `forward-and-verification.md` §5, injected into a correct model: the
+/// Each bug signature of `docs/forward-pass.md` §5, injected into a correct model: the
 /// exact gate `verify` applies to f32/bf16 sources must FAIL, while the correct model PASSes.
 @Suite struct BugSignatureTests {
     enum Bug: String, CaseIterable, Sendable {

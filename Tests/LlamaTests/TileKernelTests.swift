@@ -25,7 +25,7 @@ import Testing
         ]
     }
 
-    /// Random weights in `dtype`'s layout (`gguf.md` §10–11) and their exact f32 values.
+    /// Random weights in `dtype`'s layout (`docs/formats.md` §4.2–§4.3) and their exact f32 values.
     static func weights(_ dtype: DType, rows: Int, cols: Int, seed: UInt64) -> (bytes: [UInt8], values: [Float]) {
         var rng = SplitMix(seed)
         var bytes: [UInt8] = []

@@ -42,7 +42,7 @@ enum Llama3Fixture {
 }
 
 @Suite struct Llama3TokenizerTests {
-    /// `../shared/reference/tokenizers.md` §8, checked there against Meta's tokenizer (BOS included).
+    /// `docs/formats.md` §5.8: recorded from Meta's tokenizer (BOS included).
     static let knownAnswers: [(text: String, ids: [Int])] = [
         ("hello world", [128000, 15339, 1917]),
         ("Hello World", [128000, 9906, 4435]),
@@ -139,7 +139,7 @@ enum Llama3Fixture {
     }
 }
 
-/// The scanner against the pattern's documented splits (`tokenizers.md` §2).
+/// The scanner against the pattern's documented splits (`docs/formats.md` §5.2).
 @Suite struct Llama3PreTokenizerTests {
     static func pieces(_ text: String) -> [String] {
         let scalars = Array(text.unicodeScalars)

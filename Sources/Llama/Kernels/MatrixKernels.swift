@@ -7,7 +7,7 @@ import Dispatch
 /// weight row at a time: Q8_0/Q4_0 as integer block dots (`QuantizedKernels`), f16/bf16 widened
 /// inside the dot product, f32 in place; either way every weight is read once per call. Rows
 /// are split into one large chunk per thread (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a
-/// call, so small matrices stay on one thread; `forward-and-verification.md` §9.7).
+/// call, so small matrices stay on one thread; `docs/forward-pass.md` §8.7).
 enum MatrixKernels {
     /// A pointer handed to worker threads; every chunk writes a disjoint set of output rows.
     struct SharedPointer<T>: @unchecked Sendable {

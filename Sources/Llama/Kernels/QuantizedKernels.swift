@@ -6,7 +6,7 @@ import Quantization
 /// `Σ_b (d_w · d_x) · Σ_j q_w[j] · q_x[j]` (ggml `ggml_vec_dot_q8_0_q8_0`, `…_q4_0_q8_0`).
 ///
 /// Kernel file. Swift never reassociates a float reduction, but integer loops do vectorize
-/// (`docs/forward-pass.md`, kernels), so the 32-element block loop is a plain `Int32`
+/// (`docs/forward-pass.md` §8.1, §8.4), so the 32-element block loop is a plain `Int32`
 /// loop and the float work is one multiply-add per block.
 enum QuantizedKernels {
     /// Activations of a block of positions as Q8_0: `positions × blocks` scales and `positions × cols` int8.

@@ -15,7 +15,7 @@
 ///
 /// Columns must be a multiple of 8 (`supports`); the multiply-add is fused only in builds for a
 /// CPU with FMA (`LLAMAKIT_FMA`), since the baseline x86-64 target would call libm per lane
-/// (`forward-and-verification.md` §9.2).
+/// (`docs/forward-pass.md` §8.2).
 enum TileKernels {
     static let rowsPerTile = 4
     static let positionsPerTile = 3

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Kernel file: raw pointers live only inside these functions. Reductions use four `SIMD8`
 /// accumulators with unfused multiply-add (the baseline x86-64 target has no FMA, so
-/// `addingProduct` would call libm per lane; `forward-and-verification.md` §9.1–9.2), then a
+/// `addingProduct` would call libm per lane; `docs/forward-pass.md` §8.1–8.2), then a
 /// scalar tail. The summation order differs from a strict scalar loop by a few ulp.
 enum VectorKernels {
     @inline(__always)
@@ -41,7 +41,7 @@ enum VectorKernels {
     }
 
     /// `acc += a · b`, fused in builds for a CPU with FMA (`LLAMAKIT_FMA`, and arm64); the
-    /// baseline x86-64 target would call libm per lane for a fused one (§9.2).
+    /// baseline x86-64 target would call libm per lane for a fused one (`docs/forward-pass.md` §8.2).
     @inline(__always)
     static func madd(_ acc: inout SIMD8<Float>, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
         #if LLAMAKIT_FMA || arch(arm64)
@@ -140,7 +140,7 @@ enum VectorKernels {
     }
 
     /// Rotates adjacent pairs (x[2i], x[2i+1]) by the angles whose cos/sin are given
-    /// (Meta's interleaved RoPE, `forward-and-verification.md` §2).
+    /// (Meta's interleaved RoPE, `docs/forward-pass.md` §2.1).
     static func rotatePairs(_ x: UnsafeMutablePointer<Float>, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, pairs: Int) {
         for i in 0..<pairs {
             let a = x[2 * i], b = x[2 * i + 1]

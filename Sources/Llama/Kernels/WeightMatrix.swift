@@ -29,7 +29,7 @@ struct WeightMatrix: @unchecked Sendable {
     }
 
     /// f16 → f32 for every bit pattern; the baseline x86-64 target has no F16C, and a software
-    /// conversion per element costs ≈ 5 ns (`docs/forward-pass.md`, kernels).
+    /// conversion per element costs ≈ 5 ns (`docs/forward-pass.md` §8.5).
     static let f16Table: [Float] = (0...0xFFFF).map { FloatConversion.float(f16: UInt16($0)) }
 
     /// Writes row `row` as f32 into `out` (`cols` values).
