@@ -97,3 +97,12 @@ sanitize: deps $(LLAMA3_TOKENIZER)
 # Every reader under libFuzzer + ASan, FUZZ_SECONDS each (default 600), two at a time.
 fuzz:
 	Fuzz/run $(or $(FUZZ_SECONDS),600)
+
+# Sample outputs in README.md and docs/commands.md, rerun on the fixtures: `docs` rewrites them,
+# `docs-check` exits 1 if any is stale.
+.PHONY: docs docs-check
+docs: $(LLAMA3_TOKENIZER)
+	scripts/readme-samples
+
+docs-check: $(LLAMA3_TOKENIZER)
+	scripts/readme-samples --check

@@ -15,7 +15,7 @@ public final class GGUFFile: TensorSource {
         public var byteCount: Int
     }
 
-    /// Caps (README states them).
+    /// Caps (`SECURITY.md`, "Caps", states them).
     public struct Limits: Sendable {
         public var maxMetadataBytes = 512 << 20
         public var maxStringBytes = 1 << 30

@@ -13,7 +13,7 @@ public struct NumpyArray: Sendable {
     /// The data bytes, little-endian, C order.
     public let data: [UInt8]
 
-    /// Caps (README states them).
+    /// Caps (`SECURITY.md`, "Caps", states them).
     public static let maxFileBytes = 4 << 30
     public static let maxHeaderBytes = 1 << 16
 

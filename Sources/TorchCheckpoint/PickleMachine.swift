@@ -9,7 +9,7 @@ import TensorCore
 /// type-checked container mutation, persistent ids only of the storage form, and caps on every
 /// resource a file could make it allocate.
 struct PickleMachine {
-    /// Resource caps (README "Safety" states them).
+    /// Resource caps (`SECURITY.md`, "Caps", states them).
     struct Limits {
         var maxStack = 1_000_000
         var maxMarkDepth = 1_000

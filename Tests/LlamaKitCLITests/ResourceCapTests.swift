@@ -7,7 +7,7 @@ let underSanitizer = dlsym(nil, "__asan_init") != nil || dlsym(nil, "__tsan_init
 /// Issue 6 item 4: no input of N bytes makes a reader allocate more than a small multiple of N
 /// plus a fixed cap, and none makes it hang. Each row builds an adversarial input at two sizes,
 /// runs the real `llamakit` on it in a child process and reads the child's peak RSS: the growth between the two sizes, per input byte, is the marginal multiple; the peak
-/// over a trivial run is bounded by multiple × N + fixed cap. README "Safety" states the figures.
+/// over a trivial run is bounded by multiple × N + fixed cap. `SECURITY.md`, "Memory per input byte", states the figures.
 @Suite(.serialized, .enabled(if: !underSanitizer, "sanitizers change what memory a run takes"))
 struct ResourceCapTests {
     /// Peak resident set (bytes), exit status and wall time of one `llamakit` run.
