@@ -1,5 +1,5 @@
-import LlamaTokenizers
 import Foundation
+import LlamaTokenizers
 import Testing
 import TorchCheckpoint
 
@@ -21,7 +21,9 @@ import TorchCheckpoint
 
     @Test(arguments: cases)
     func derivesTheConfig(
-        _ row: (name: String, tokenizer: TokenizerFormat, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?)
+        _ row: (
+            name: String, tokenizer: TokenizerFormat, family: LlamaFamily, kv: Int, ffn: Int, vocab: Int, theta: Double, factor: Double?
+        )
     ) throws {
         let checkpoint = try CheckpointDirectory.open(Self.root.appendingPathComponent(row.name).path)
         let params = try LlamaParams.load(path: try #require(checkpoint.paramsPath))

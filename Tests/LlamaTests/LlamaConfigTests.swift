@@ -1,6 +1,6 @@
-import LlamaTokenizers
 import BinaryIO
 import Foundation
+import LlamaTokenizers
 import TensorCore
 import Testing
 
@@ -194,5 +194,7 @@ final class EmbeddingOnly: TensorSource {
     let tensorInfos: [TensorInfo]
     init(rows: Int, dim: Int) { tensorInfos = [TensorInfo(name: "tok_embeddings.weight", dtype: .bf16, shape: [rows, dim], location: "")] }
     func info(named name: String) -> TensorInfo? { tensorInfos.first { $0.name == name } }
-    func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R { throw InputError(.unsupported, "shape-only") }
+    func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        throw InputError(.unsupported, "shape-only")
+    }
 }
