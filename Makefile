@@ -13,7 +13,7 @@ NATIVE_FLAGS := $(if $(PORTABLE),,$(shell grep -q -w avx2 /proc/cpuinfo 2>/dev/n
 LLAMA3_TOKENIZER := fixtures/.cache/llama3/tokenizer.model
 LLAMA3_TOKENIZER_SHA256 := 82e9d31979e92ab929cd544440f129d9ecd797b69e327f80f17e1c50d5551b55
 
-.PHONY: deps build release demo test interop bench lint clean sanitize fuzz
+.PHONY: deps build release demo test test-native interop bench lint clean sanitize fuzz
 
 deps:
 	@if ! pkg-config --exists libzip 2>/dev/null; then \
@@ -63,10 +63,27 @@ $(LLAMA3_TOKENIZER):
 	echo "$(LLAMA3_TOKENIZER_SHA256)  $@.part" | sha256sum -c --quiet -
 	mv $@.part $@
 
+# The whole suite in a debug build, and before it the kernel and forward-pass suites built the
+# way `make release` builds them (optimized, NATIVE_FLAGS), so the F16C/FMA kernels that ship
+# run in a test. The full suite goes last so its summary is the last one swift test prints.
 test: deps $(LLAMA3_TOKENIZER)
 	$(SWIFT) build --build-tests
+	$(MAKE) --no-print-directory test-native
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory interop
+
+# NativeBuildTests fails under LLAMAKIT_EXPECT_NATIVE=1 unless the F16C and FMA paths were compiled in.
+# -enable-testing: a release build does not compile modules for @testable import otherwise.
+NATIVE_TEST_FLAGS := -c release --scratch-path .build/native $(NATIVE_FLAGS) -Xswiftc -enable-testing
+NATIVE_TESTS := TileKernelTests|TokenKernelTests|NativeBuildTests|LlamaModelTests|GGUFForwardTests
+
+test-native: deps $(LLAMA3_TOKENIZER)
+ifeq ($(strip $(NATIVE_FLAGS)),)
+	@echo "native kernel tests skipped: $(if $(PORTABLE),PORTABLE=1 asks for a baseline x86-64 build,CPU lacks AVX2/FMA/F16C)"
+else
+	$(SWIFT) build --build-tests $(NATIVE_TEST_FLAGS)
+	LLAMAKIT_EXPECT_NATIVE=1 $(SWIFT) test --skip-build $(NATIVE_TEST_FLAGS) --filter '$(NATIVE_TESTS)'
+endif
 
 # gguf-py (the ecosystem's reader) reads every GGUF we write; no torch needed.
 interop: deps
