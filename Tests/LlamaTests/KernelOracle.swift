@@ -2,7 +2,8 @@ import TensorCore
 import Testing
 
 /// What the weight kernels should compute, worked out in plain scalar `Double` from the raw
-/// little-endian bytes by the layouts of `gguf.md` §10–11, sharing no code with the kernels (no
+/// little-endian bytes by ggml's layouts (IEEE binary16, bfloat16, `block_q8_0`, `block_q4_0`),
+/// sharing no code with the kernels (no
 /// `WeightMatrix` decoding, no `FloatConversion`, no f16 table, no `QuantizedKernels`): a bug in
 /// the kernels' decoding cannot also be in the expected values.
 enum KernelOracle {
@@ -86,10 +87,14 @@ enum KernelOracle {
 
     /// `Σ w·x` and `Σ |w·x|`.
     static func dot(_ w: [Double], _ x: ArraySlice<Double>) -> (value: Double, magnitude: Double) {
+        precondition(w.count == x.count)
         var value = 0.0, magnitude = 0.0
-        for (i, v) in zip(w.indices, x.indices) {
-            value += w[i] * x[v]
-            magnitude += abs(w[i] * x[v])
+        var k = x.startIndex
+        for v in w {
+            let p = v * x[k]
+            value += p
+            magnitude += abs(p)
+            k += 1
         }
         return (value, magnitude)
     }
