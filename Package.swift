@@ -49,7 +49,7 @@ let package = Package(
             name: "ConversionTests",
             dependencies: ["Conversion", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint", "BinaryIO"]
         ),
-        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
+        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit", "GGUF"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses"]),
     ],
     swiftLanguageModes: [.v6]
