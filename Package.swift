@@ -58,7 +58,7 @@ let package = Package(
                 "BinaryIO",
             ]
         ),
-        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit"]),
+        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit", "GGUF"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses"]),
     ],
     swiftLanguageModes: [.v6]

@@ -26,6 +26,12 @@ public struct Sampler: Sendable {
     }
 
     public mutating func sample(_ logits: ArraySlice<Float>) -> Int {
+        sample(logits, draw: temperature > 0 ? nextUnit() : 0)
+    }
+
+    /// The token that the uniform draw `draw` in [0, 1) picks: the inverse of the nucleus's
+    /// cumulative distribution, most likely token first (ignored at temperature 0).
+    public func sample(_ logits: ArraySlice<Float>, draw: Double) -> Int {
         let base = logits.startIndex
         if temperature <= 0 {
             var best = base
@@ -47,7 +53,7 @@ public struct Sampler: Sendable {
             kept.append(index)
             mass += probabilities[index]
         }
-        var target = nextUnit() * mass
+        var target = draw * mass
         for index in kept {
             target -= probabilities[index]
             if target < 0 { return index }

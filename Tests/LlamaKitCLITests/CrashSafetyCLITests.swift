@@ -4,8 +4,15 @@ import Testing
 /// `convert` and `quantize` never leave a half-written output: interrupted, killed, out of
 /// disk, or racing another run on the same target.
 @Suite struct CrashSafetyCLITests {
+    struct NeverPaused: Error, CustomStringConvertible {
+        var arguments: [String]
+        var description: String { "llamakit \(arguments.joined(separator: " ")) never wrote its temporary file" }
+    }
+
     /// Starts `llamakit` paused after its first tensor (the `Failpoint`), waits until the
     /// temporary file exists, and returns the process and that file's name.
+    /// - Throws: `NeverPaused` when the run ends, or 5 s pass, without the temporary file, so a
+    ///   test cannot pass on a run that was refused before writing anything.
     static func startPaused(_ arguments: [String], directory: String) throws -> (Process, String) {
         let process = Process()
         process.executableURL = InspectCLITests.binary
@@ -17,6 +24,11 @@ import Testing
         try process.run()
         let partial = ".out.gguf.llamakit-partial-\(process.processIdentifier)"
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: directory + "/" + partial) { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: directory + "/" + partial), process.isRunning else {
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            throw NeverPaused(arguments: arguments)
+        }
         usleep(100_000)
         return (process, partial)
     }
@@ -50,12 +62,36 @@ import Testing
         let again = try InspectCLITests.run(["convert", "fixtures/demo", "-o", directory + "/out.gguf"])
         #expect(again.status == 0)
         #expect(try Self.files(directory) == ["out.gguf"])
-        // quantize too: killed mid-write, the previous output stays whole.
-        let before = try Data(contentsOf: URL(fileURLWithPath: directory + "/out.gguf"))
-        let (quantize, _) = try Self.startPaused(
-            ["quantize", directory + "/out.gguf", directory + "/out.gguf", "--type", "q8_0"], directory: directory)
+    }
+
+    /// `quantize` killed mid-write: the previous output stays whole, the input untouched.
+    @Test func quantizeKilledMidWriteKeepsThePreviousOutput() throws {
+        let directory = try ConvertCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try InspectCLITests.run(["convert", "fixtures/demo", "-o", directory + "/in.gguf"]).status == 0)
+        try Data("previous".utf8).write(to: URL(fileURLWithPath: directory + "/out.gguf"))
+        let input = try Data(contentsOf: URL(fileURLWithPath: directory + "/in.gguf"))
+        let (quantize, partial) = try Self.startPaused(
+            ["quantize", directory + "/in.gguf", directory + "/out.gguf", "--type", "q8_0"], directory: directory)
+        #expect(try Self.files(directory) == [partial, "in.gguf", "out.gguf"])
         kill(quantize.processIdentifier, SIGKILL)
         quantize.waitUntilExit()
+        #expect(quantize.terminationReason == .uncaughtSignal && quantize.terminationStatus == SIGKILL)
+        #expect(try String(contentsOfFile: directory + "/out.gguf", encoding: .utf8) == "previous")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/in.gguf")) == input)
+    }
+
+    /// `quantize X X` is refused as a usage error before anything is opened or written.
+    @Test func quantizeOntoItsOwnInputIsRefusedBeforeAnyWrite() throws {
+        let directory = try ConvertCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try InspectCLITests.run(["convert", "fixtures/demo", "-o", directory + "/out.gguf"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: directory + "/out.gguf"))
+        let result = try InspectCLITests.run(["quantize", directory + "/out.gguf", directory + "/out.gguf", "--type", "q8_0"])
+        #expect(result.status == 2)  // bad usage
+        #expect(result.stderr.hasPrefix("Error: the output must be a different file from the input\n"), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+        #expect(try Self.files(directory) == ["out.gguf"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: directory + "/out.gguf")) == before)
     }
 

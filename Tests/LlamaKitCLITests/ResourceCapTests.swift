@@ -115,6 +115,10 @@ struct ResourceCapTests {
         var name: String
         /// The measured marginal multiple (peak-RSS growth per added input byte) must stay under this.
         var maxMultiple: Double
+        /// The exit status at scale 1 and at scale 4: 0 read, 2 refused as bad input.
+        var statuses: [Int32]
+        /// What stderr says when the run is refused: the cap or check that stops it.
+        var refusal: String?
         /// Writes the input for `scale` into `directory`; returns the llamakit arguments.
         var build: @Sendable (_ scale: Int, _ directory: String) throws -> [String]
         var testDescription: String { name }
@@ -140,46 +144,52 @@ struct ResourceCapTests {
     }
 
     static let rows: [Row] = [
-        Row(name: "pickle: 1-byte EMPTY_DICTs into one list (object cap)", maxMultiple: 32) { scale, dir in
-            // EMPTY_DICT × n appended to one list: about 80 bytes each, until the 2,000,000
-            // object cap stops the flood (the 4 MB input is refused at its 2,000,001st object).
+        Row(
+            name: "pickle: 1-byte EMPTY_DICTs into one list (stack cap)", maxMultiple: 32, statuses: [2, 2],
+            refusal: "stack exceeds the cap of 1000000 values"
+        ) { scale, dir in
+            // EMPTY_DICT × n on the stack: about 80 bytes each, until the 1,000,000-value stack
+            // cap stops the flood (both sizes are refused at their 1,000,000th dict).
             let n = scale * 1_000_000
             // {} "d" [] MARK {}… APPENDS SETITEM STOP
             let p: [UInt8] = [0x7D] + unicode("d") + [0x5D, 0x28] + [UInt8](repeating: 0x7D, count: n) + [0x65, 0x73, 0x2E]
             return ["inspect", try write(pth(p), dir + "/stack.pth")]
         },
-        Row(name: "pickle: a list of small ints", maxMultiple: 32) { scale, dir in
+        Row(name: "pickle: a list of small ints", maxMultiple: 32, statuses: [0, 0], refusal: nil) { scale, dir in
             var p: [UInt8] = [0x7D] + unicode("ints") + [0x5D]  // {} "ints" []
             for _ in 0..<(scale * 10) { p += [0x28] + [UInt8](repeating: 0, count: 100_000).flatMap { _ in [0x4B, 7] } + [0x65] }
             p += [0x73, 0x2E]
             return ["inspect", try write(pth(p), dir + "/ints.pth")]
         },
-        Row(name: "pickle: memo slots", maxMultiple: 32) { scale, dir in
+        Row(name: "pickle: memo slots", maxMultiple: 32, statuses: [0, 0], refusal: nil) { scale, dir in
             var p: [UInt8] = [0x7D]
             for i in 0..<(scale * 100_000) { p += [0x72] + le32(i) }  // LONG_BINPUT i
             p += [0x2E]
             return ["inspect", try write(pth(p), dir + "/memo.pth")]
         },
-        Row(name: "pickle: one long key reused in every tensor name", maxMultiple: 32) { scale, dir in
+        Row(
+            name: "pickle: one long key reused in every tensor name", maxMultiple: 32, statuses: [2, 2],
+            refusal: "the tensor names take more than"
+        ) { scale, dir in
             let p = pickleManyNames(scale * 100_000, prefixBytes: 900)
             return ["inspect", try write(pth(p), dir + "/names.pth")]
         },
-        Row(name: "zip: many empty records", maxMultiple: 32) { scale, dir in
+        Row(name: "zip: many empty records", maxMultiple: 32, statuses: [0, 0], refusal: nil) { scale, dir in
             var records: [(String, [UInt8])] = [("archive/data.pkl", [0x80, 0x02, 0x7D, 0x2E])]
             for i in 0..<(scale * 10_000) { records.append(("archive/x/\(i)", [])) }
             return ["inspect", try write(zip(records), dir + "/records.pth")]
         },
-        Row(name: "gguf: an array of empty strings", maxMultiple: 32) { scale, dir in
+        Row(name: "gguf: an array of empty strings", maxMultiple: 32, statuses: [0, 0], refusal: nil) { scale, dir in
             let n = scale * 125_000
             let value = le32(9) + le32(8) + le64(UInt64(n)) + [UInt8](repeating: 0, count: 8 * n)
             return ["inspect", try write(gguf(kv: [("a", value)]), dir + "/strings.gguf")]
         },
-        Row(name: "gguf: an array of bytes", maxMultiple: 32) { scale, dir in
+        Row(name: "gguf: an array of bytes", maxMultiple: 32, statuses: [0, 0], refusal: nil) { scale, dir in
             let n = scale * 1_000_000
             let value = le32(9) + le32(0) + le64(UInt64(n)) + [UInt8](repeating: 1, count: n)
             return ["inspect", try write(gguf(kv: [("a", value)]), dir + "/bytes.gguf")]
         },
-        Row(name: "gguf: many tensor infos", maxMultiple: 32) { scale, dir in
+        Row(name: "gguf: many tensor infos", maxMultiple: 32, statuses: [2, 2], refusal: "past the end of the file") { scale, dir in
             let n = scale * 25_000
             var infos: [UInt8] = []
             infos.reserveCapacity(n * 40)
@@ -189,12 +199,12 @@ struct ResourceCapTests {
             }
             return ["inspect", try write(gguf(kv: [], tensors: n, tensorInfos: infos), dir + "/tensors.gguf")]
         },
-        Row(name: "sentencepiece: many pieces", maxMultiple: 32) { scale, dir in
+        Row(name: "sentencepiece: many pieces", maxMultiple: 32, statuses: [2, 2], refusal: "is not BPE") { scale, dir in
             var model: [UInt8] = []
             for i in 0..<(scale * 100_000) { model += field(1, field(1, Array(String(i, radix: 36).utf8))) }
             return ["tokenize", "--tokenizer", try write(model, dir + "/tokenizer.model"), "a"]
         },
-        Row(name: "tiktoken: many ranks", maxMultiple: 32) { scale, dir in
+        Row(name: "tiktoken: many ranks", maxMultiple: 32, statuses: [2, 2], refusal: "has no rank") { scale, dir in
             var text = ""
             for i in 0..<(scale * 80_000) { text += Data(String(i).utf8).base64EncodedString() + " \(i)\n" }
             return ["tokenize", "--tokenizer", try write(Array(text.utf8), dir + "/tokenizer.model"), "a"]
@@ -212,13 +222,20 @@ struct ResourceCapTests {
         let directory = try Self.scratch()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var runs: [(bytes: Int, measured: Measured)] = []
-        for scale in [1, 4] {
+        for (scale, status) in Swift.zip([1, 4], row.statuses) {
             let arguments = try row.build(scale, directory)
             let input = arguments.first { $0.hasPrefix(directory) }!
             let bytes = try FileManager.default.attributesOfItem(atPath: input)[.size] as! Int
             let measured = try Self.measure(arguments)
             #expect(!measured.signaled, "\(row.name): killed by signal \(-measured.status)")
-            #expect([0, 1, 2].contains(measured.status), "\(row.name): exit \(measured.status)")
+            #expect(measured.status == status, "\(row.name) at scale \(scale): exit \(measured.status), expected \(status)")
+            if let refusal = row.refusal {
+                #expect(
+                    measured.stderr.hasPrefix("error: ") && measured.stderr.contains(refusal), "\(row.name): \(measured.stderr.prefix(300))"
+                )
+            } else {
+                #expect(!measured.stderr.contains("error"), "\(row.name): \(measured.stderr.prefix(300))")
+            }
             #expect(measured.seconds < 60, "\(row.name): \(measured.seconds) s")
             #expect(measured.peakBytes > 0, "\(row.name): no peak RSS report in \(measured.stderr.suffix(200))")
             runs.append((bytes, measured))

@@ -45,9 +45,76 @@ import Testing
         }
     }
 
+    /// A record's bytes in the file, from the central directory and its local header: parsed
+    /// here, apart from the reader under test.
+    struct Record {
+        var name: String
+        var localHeader: Int
+        var data: Range<Int>
+    }
+
+    static func records(_ bytes: [UInt8]) throws -> [Record] {
+        func u16(_ at: Int) -> Int { Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        func u32(_ at: Int) -> Int { u16(at) | u16(at + 2) << 16 }
+        let end = try #require((0...(bytes.count - 22)).last { u32($0) == 0x0605_4B50 })
+        var at = u32(end + 16)
+        var records: [Record] = []
+        for _ in 0..<u16(end + 10) {
+            try #require(u32(at) == 0x0201_4B50)
+            let nameLength = u16(at + 28)
+            let name = String(decoding: bytes[(at + 46)..<(at + 46 + nameLength)], as: UTF8.self)
+            let local = u32(at + 42)
+            let start = local + 30 + u16(local + 26) + u16(local + 28)
+            records.append(Record(name: name, localHeader: local, data: start..<(start + u32(at + 20))))
+            at += 46 + nameLength + u16(at + 30) + u16(at + 32)
+        }
+        return records
+    }
+
+    /// Every tensor's name, dtype, shape and bytes, or the `InputError` that refused the file.
+    static func readAll(_ path: String) -> Result<[(info: TensorInfo, bytes: [UInt8])], InputError> {
+        do {
+            let file = try PthFile(path: path)
+            return .success(
+                try file.tensorInfos.map { info in
+                    let bytes = try file.withBytes(of: info.name) { raw in
+                        [UInt8](unsafeUninitializedCapacity: raw.count) { buffer, count in
+                            if raw.count > 0 {
+                                buffer.baseAddress!.initialize(from: raw.baseAddress!.assumingMemoryBound(to: UInt8.self), count: raw.count)
+                            }
+                            count = raw.count
+                        }
+                    }
+                    return (info, bytes)
+                })
+        } catch let error as InputError {
+            return .failure(error)
+        } catch {
+            Issue.record("unexpected error type: \(error)")
+            return .failure(InputError("\(error)"))
+        }
+    }
+
+    /// `a == b` through memcmp: the sweep compares megabytes per flip, too slow element-wise in
+    /// a debug build.
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count
+            && (a.isEmpty || a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, a.count) == 0 } })
+    }
+
+    /// Torch's records carry CRC-32s, but the reader (like torch's own mmap path) does not check
+    /// them, so a flipped byte cannot always be noticed. What is guaranteed, for every flip:
+    /// - in a storage record's bytes (`data/N`): accepted, the same tensors, and the values
+    ///   differ only by that flip, wherever a view shows the byte;
+    /// - in `data.pkl`: refused with `InputError`, or a pickle that still describes readable
+    ///   tensors (a flipped name character is a different, valid name);
+    /// - anywhere else (zip headers, central directory, end records, the small records):
+    ///   refused with `InputError`, or no effect on a single name, shape or byte.
     @Test(arguments: sources)
-    func byteFlipsNeverCrash(_ fixture: String) throws {
+    func everyByteFlipIsRefusedOrHasOnlyItsOwnEffect(_ fixture: String) throws {
         let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Fixtures.path(fixture))))
+        let records = try Self.records(bytes)
+        let original = try Self.readAll(Fixtures.path(fixture)).get()
         // The structure lives at the front (local headers, data.pkl) and the back (central
         // directory, end records); tensor bytes in between only change values. At most ~1,500
         // positions per file keeps the sweep to seconds.
@@ -58,17 +125,59 @@ import Testing
             : Array(0..<window) + Array((bytes.count - window)..<bytes.count)
         let step = max(1, structural.count / 1_500)
         let positions = stride(from: 0, to: structural.count, by: step).map { structural[$0] }
-        var refused = 0
+        var outcomes: [String: Int] = [:]
         for position in positions {
+            let record = records.first { $0.data.contains(position) }
+            let inStorage = record.map { $0.name.split(separator: "/").dropFirst().first == "data" } ?? false
+            let inPickle = record?.name.hasSuffix("/data.pkl") ?? false
             for value: UInt8 in [0xFF, bytes[position] ^ 0x01] where value != bytes[position] {
                 var copy = bytes
                 copy[position] = value
-                Self.withTemporaryFile(copy) { path in
-                    if Self.openAndReadAll(path) != nil { refused += 1 }
+                let delta = bytes[position] ^ value
+                try Self.withTemporaryFile(copy) { path in
+                    let place = "\(fixture): byte \(position) → \(value)"
+                    switch Self.readAll(path) {
+                    case .failure:
+                        #expect(!inStorage, "\(place): a flip in tensor data was refused")
+                        outcomes["refused", default: 0] += 1
+                    case .success(let read) where inPickle:
+                        outcomes["pickle accepted", default: 0] += 1
+                        #expect(!read.isEmpty || original.isEmpty, "\(place)")
+                    case .success(let read):
+                        let same =
+                            read.map(\.info.name) == original.map(\.info.name) && read.map(\.info.dtype) == original.map(\.info.dtype)
+                            && read.map(\.info.shape) == original.map(\.info.shape)
+                        try #require(same, "\(place): accepted with other tensors")
+                        let changed = zip(read, original).filter { !Self.same($0.0.bytes, $0.1.bytes) }.map(\.0.info.name)
+                        if inStorage {
+                            for (got, want) in zip(read, original) where changed.contains(got.info.name) {
+                                let ok = got.bytes.withUnsafeBufferPointer { a in
+                                    want.bytes.withUnsafeBufferPointer { b in
+                                        (0..<a.count).allSatisfy { a[$0] == b[$0] || a[$0] ^ b[$0] == delta }
+                                    }
+                                }
+                                #expect(ok, "\(place): \(got.info.name) changed by more than the flip")
+                            }
+                            outcomes["data accepted", default: 0] += 1
+                        } else if !changed.isEmpty
+                            && records.contains(where: { ($0.localHeader + 28...$0.localHeader + 29).contains(position) })
+                        {
+                            // Torch writes data descriptors after each record, so a local extra
+                            // length one byte off still fits before the next header.
+                            withKnownIssue("a local header's extra length is not checked against its extra fields or the CRC-32") {
+                                #expect(changed.isEmpty, "\(place): shifted the bytes of \(changed)")
+                            }
+                            outcomes["known issue: data shifted", default: 0] += 1
+                        } else {
+                            #expect(changed.isEmpty, "\(place): a structural flip changed the bytes of \(changed)")
+                            outcomes["structure accepted, no effect", default: 0] += 1
+                        }
+                    }
                 }
             }
         }
-        #expect(refused > 0)
+        print("flips: \(fixture): \(outcomes.sorted { $0.key < $1.key })")
+        #expect(outcomes["refused", default: 0] > 0)
     }
 
     @Test func brokenCentralDirectoryIsRefused() throws {
