@@ -23,7 +23,7 @@ final class RemappedSource: TensorSource {
     func info(named name: String) -> TensorInfo? { tensorInfos.first { $0.name == name } }
 
     func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        guard !hidden.contains(name) else { throw InputError("hidden", at: .tensor(name)) }
+        guard !hidden.contains(name) else { throw InputError(.missing, "hidden", at: .tensor(name)) }
         return try base.withBytes(of: aliases[name] ?? name, body)
     }
 }

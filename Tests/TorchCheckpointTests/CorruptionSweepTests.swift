@@ -91,7 +91,7 @@ import Testing
             return .failure(error)
         } catch {
             Issue.record("unexpected error type: \(error)")
-            return .failure(InputError("\(error)"))
+            return .failure(InputError(.malformed, "\(error)"))
         }
     }
 
