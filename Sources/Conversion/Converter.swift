@@ -66,55 +66,10 @@ public enum Converter {
         source: any TensorSource, config: LlamaConfig, tokenizer: (any Tokenizer)?, options: Options, to path: String,
         progress: ((Int, Int, String) -> Void)? = nil
     ) throws -> Summary {
-        // The tied output (3.2 1B/3B) is dropped when bit-identical to the embedding.
-        var droppedTied = false
-        if !options.vocabOnly, let output = source.info(named: "output.weight"),
-            let embedding = source.info(named: "tok_embeddings.weight"),
-            output.shape == embedding.shape, output.dtype == embedding.dtype
-        {
-            droppedTied = try source.withBytes(of: "output.weight") { output in
-                try source.withBytes(of: "tok_embeddings.weight") { embedding in
-                    output.count == embedding.count
-                        && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
-                }
-            }
-        }
-        var plan: [Planned] = []
-        for info in options.vocabOnly ? [] : source.tensorInfos {
-            guard let name = GGUFNames.gguf(for: info.name), !(droppedTied && info.name == "output.weight") else { continue }
-            let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
-            var type = isVector ? GGMLType.f32 : options.type.ggmlType
-            if !type.layout.holdsWholeBlocks(info.shape.last ?? 0) { type = .f16 }
-            plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
-        }
+        let droppedTied = try !options.vocabOnly && isTiedOutput(source)
         let scaling = options.ropeScalingFactor ?? config.ropeScalingFactor
-        if scaling != nil && !options.vocabOnly {
-            plan.append(Planned(gguf: "rope_freqs.weight", meta: nil, shape: [config.headDim / 2], type: .f32))
-        }
-
-        var writer = GGUFWriter()
-        writer.add("general.architecture", .string("llama"))
-        writer.add("general.type", .string("model"))
-        writer.add("general.name", .string(options.name))
-        writer.add("llama.block_count", .u32(UInt32(config.layerCount)))
-        writer.add("llama.context_length", .u32(UInt32(config.contextLength)))
-        writer.add("llama.embedding_length", .u32(UInt32(config.dim)))
-        writer.add("llama.feed_forward_length", .u32(UInt32(config.ffnHiddenSize)))
-        writer.add("llama.attention.head_count", .u32(UInt32(config.headCount)))
-        writer.add("llama.attention.head_count_kv", .u32(UInt32(config.kvHeadCount)))
-        writer.add("llama.rope.freq_base", .f32(Float(config.ropeTheta)))
-        writer.add("llama.attention.layer_norm_rms_epsilon", .f32(Float(config.normEps)))
-        writer.add("llama.rope.dimension_count", .u32(UInt32(config.headDim)))
-        writer.add("llama.vocab_size", .u32(UInt32(config.vocabSize)))
-        writer.add("general.file_type", .u32(options.type.fileType))
-        if let tokenizer = tokenizer as? Llama3Tokenizer {
-            for (key, value) in TokenizerMetadata.llama3(tokenizer) { writer.add(key, value) }
-        } else if let tokenizer = tokenizer as? SentencePieceTokenizer {
-            for (key, value) in TokenizerMetadata.llama2(tokenizer) { writer.add(key, value) }
-        }
-        writer.add("general.quantization_version", .u32(2))
-        for tensor in plan { try writer.addTensor(name: tensor.gguf, shape: tensor.shape, type: tensor.type) }
-
+        let plan = Self.plan(source, config: config, options: options, droppingOutput: droppedTied, ropeScaling: scaling)
+        var writer = try Self.header(config: config, tokenizer: tokenizer, options: options, plan: plan)
         var scratch: [Float] = []
         var encoded: [UInt8] = []
         try writer.write(to: path, sync: options.sync) { index, sink in
@@ -145,6 +100,69 @@ public enum Converter {
             }
         }
         return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)
+    }
+
+    /// Whether `output.weight` is the embedding bit for bit (Llama 3.2 1B/3B tie them), so the
+    /// file can drop it as llama.cpp's converter does.
+    private static func isTiedOutput(_ source: any TensorSource) throws -> Bool {
+        guard let output = source.info(named: "output.weight"),
+            let embedding = source.info(named: "tok_embeddings.weight"),
+            output.shape == embedding.shape, output.dtype == embedding.dtype
+        else { return false }
+        return try source.withBytes(of: "output.weight") { output in
+            try source.withBytes(of: "tok_embeddings.weight") { embedding in
+                output.count == embedding.count
+                    && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
+            }
+        }
+    }
+
+    /// Every tensor's GGUF name and type: 1-D tensors and norms F32, rows that are not whole
+    /// blocks F16, the rest the target type; plus `rope_freqs.weight` for Llama 3.1 scaling.
+    private static func plan(
+        _ source: any TensorSource, config: LlamaConfig, options: Options, droppingOutput: Bool, ropeScaling: Double?
+    ) -> [Planned] {
+        var plan: [Planned] = []
+        for info in options.vocabOnly ? [] : source.tensorInfos {
+            guard let name = GGUFNames.gguf(for: info.name), !(droppingOutput && info.name == "output.weight") else { continue }
+            let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
+            var type = isVector ? GGMLType.f32 : options.type.ggmlType
+            if !type.layout.holdsWholeBlocks(info.shape.last ?? 0) { type = .f16 }
+            plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
+        }
+        if ropeScaling != nil && !options.vocabOnly {
+            plan.append(Planned(gguf: "rope_freqs.weight", meta: nil, shape: [config.headDim / 2], type: .f32))
+        }
+
+        return plan
+    }
+
+    /// The `general.*` and `llama.*` keys with the value types gguf-py writes, the tokenizer's
+    /// keys, and the planned tensors.
+    private static func header(config: LlamaConfig, tokenizer: (any Tokenizer)?, options: Options, plan: [Planned]) throws -> GGUFWriter {
+        var writer = GGUFWriter()
+        writer.add("general.architecture", .string("llama"))
+        writer.add("general.type", .string("model"))
+        writer.add("general.name", .string(options.name))
+        writer.add("llama.block_count", .u32(UInt32(config.layerCount)))
+        writer.add("llama.context_length", .u32(UInt32(config.contextLength)))
+        writer.add("llama.embedding_length", .u32(UInt32(config.dim)))
+        writer.add("llama.feed_forward_length", .u32(UInt32(config.ffnHiddenSize)))
+        writer.add("llama.attention.head_count", .u32(UInt32(config.headCount)))
+        writer.add("llama.attention.head_count_kv", .u32(UInt32(config.kvHeadCount)))
+        writer.add("llama.rope.freq_base", .f32(Float(config.ropeTheta)))
+        writer.add("llama.attention.layer_norm_rms_epsilon", .f32(Float(config.normEps)))
+        writer.add("llama.rope.dimension_count", .u32(UInt32(config.headDim)))
+        writer.add("llama.vocab_size", .u32(UInt32(config.vocabSize)))
+        writer.add("general.file_type", .u32(options.type.fileType))
+        if let tokenizer = tokenizer as? Llama3Tokenizer {
+            for (key, value) in TokenizerMetadata.llama3(tokenizer) { writer.add(key, value) }
+        } else if let tokenizer = tokenizer as? SentencePieceTokenizer {
+            for (key, value) in TokenizerMetadata.llama2(tokenizer) { writer.add(key, value) }
+        }
+        writer.add("general.quantization_version", .u32(2))
+        for tensor in plan { try writer.addTensor(name: tensor.gguf, shape: tensor.shape, type: tensor.type) }
+        return writer
     }
 
     /// llama.cpp's `rope_freqs` divisors for Llama 3.1 scaling (`docs/formats.md` §3.6): f_i in f32, the factor

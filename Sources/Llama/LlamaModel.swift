@@ -111,76 +111,102 @@ public final class LlamaModel {
             throw InputError(.overLimit, "\(position + n) positions exceed the model's cache of \(maxSequenceLength)")
         }
         let start = position
-        let d = config.dim, hd = config.headDim, kvDim = config.kvHeadCount * hd, f = config.ffnHiddenSize
-        let heads = config.headCount, repeats = config.headCount / config.kvHeadCount
-        let eps = Float(config.normEps)
-        let scale = 1 / Float(hd).squareRoot()
-
-        var x = [Float](repeating: 0, count: n * d)  // the residual stream
-        var a = [Float](repeating: 0, count: n * d)  // normed input of a sublayer
-        var q = [Float](repeating: 0, count: n * d)
-        var k = [Float](repeating: 0, count: n * kvDim)
-        var v = [Float](repeating: 0, count: n * kvDim)
-        var o = [Float](repeating: 0, count: n * d)  // attention output, all heads
-        var h1 = [Float](repeating: 0, count: n * f)
-        var h3 = [Float](repeating: 0, count: n * f)
-        var scores = [Float](repeating: 0, count: start + n)
-        var cos = [Float](repeating: 0, count: n * hd / 2)
-        var sin = [Float](repeating: 0, count: n * hd / 2)
-
-        x.withUnsafeMutableBufferPointer { x in
-            for (t, token) in tokens.enumerated() { embedding.decodeRow(token, into: x.baseAddress! + t * d) }
+        var s = Scratch(config, positions: n, visible: start + n)
+        s.x.withUnsafeMutableBufferPointer { x in
+            for (t, token) in tokens.enumerated() { embedding.decodeRow(token, into: x.baseAddress! + t * config.dim) }
         }
-        cos.withUnsafeMutableBufferPointer { c in
-            sin.withUnsafeMutableBufferPointer { s in
-                for t in 0..<n { rope.angles(at: start + t, cos: c.baseAddress! + t * hd / 2, sin: s.baseAddress! + t * hd / 2) }
+        let hd = config.headDim
+        s.cos.withUnsafeMutableBufferPointer { c in
+            s.sin.withUnsafeMutableBufferPointer { sin in
+                for t in 0..<n { rope.angles(at: start + t, cos: c.baseAddress! + t * hd / 2, sin: sin.baseAddress! + t * hd / 2) }
             }
         }
-
         for (l, layer) in layers.enumerated() {
-            if keyCache[l].isEmpty {
-                keyCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
-                valueCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
-            }
-            // Attention: a = RMSNorm(x); q, k, v = Wq·a, Wk·a, Wv·a; RoPE on q and k.
-            for t in 0..<n { VectorKernels.rmsNorm(x, t * d, layer.attentionNorm, eps, d, into: &a) }
-            matmul(layer.wq, a, n, into: &q)
-            matmul(layer.wk, a, n, into: &k)
-            matmul(layer.wv, a, n, into: &v)
-            VectorKernels.rope(
-                &q, heads: heads, &k, kvHeads: config.kvHeadCount, headDim: hd, positions: n, cos: cos, sin: sin,
-                halfSplit: faults.halfSplitRoPE)
-            // Cache k and v at positions start ..< start + n.
-            keyCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: k)
-            valueCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: v)
-            // Causal attention: position start + t sees cached positions 0 ... start + t.
-            // Query head h reads KV head ⌊h / n_rep⌋ (Meta's repeat_kv).
-            for t in 0..<n {
-                let visible = start + t + 1
-                for h in 0..<heads {
-                    let g = faults.moduloGQA ? h % config.kvHeadCount : h / repeats
-                    VectorKernels.attend(
-                        query: q, at: t * d + h * hd, keys: keyCache[l], values: valueCache[l], kvOffset: g * hd, kvStride: kvDim,
-                        headDim: hd, visible: visible, scale: scale, scores: &scores, into: &o, at: t * d + h * hd)
-                }
-            }
-            matmul(layer.wo, o, n, into: &a)
-            for i in 0..<(n * d) { x[i] += a[i] }
-            // Feed-forward: x += W2·(silu(W1·b) ⊙ W3·b), b = RMSNorm(x).
-            for t in 0..<n { VectorKernels.rmsNorm(x, t * d, layer.ffnNorm, eps, d, into: &a) }
-            matmul(layer.w1, a, n, into: &h1)
-            matmul(layer.w3, a, n, into: &h3)
-            VectorKernels.swiGLU(&h1, h3)
-            matmul(layer.w2, h1, n, into: &a)
-            for i in 0..<(n * d) { x[i] += a[i] }
+            attention(layer, cacheIndex: l, start: start, positions: n, &s)
+            feedForward(layer, positions: n, &s)
         }
         position += n
+        return outputLogits(s.x, positions: n, which)
+    }
 
-        // logits = Wout · RMSNorm(x), for every position of the block or only the last.
+    /// The buffers of one forward call.
+    private struct Scratch {
+        var x: [Float]  // the residual stream
+        var a: [Float]  // normed input of a sublayer
+        var q, k, v: [Float]
+        var o: [Float]  // attention output, all heads
+        var h1, h3: [Float]
+        var scores: [Float]
+        var cos, sin: [Float]
+
+        init(_ config: LlamaConfig, positions n: Int, visible: Int) {
+            let d = config.dim, kvDim = config.kvHeadCount * config.headDim, f = config.ffnHiddenSize
+            x = [Float](repeating: 0, count: n * d)
+            a = [Float](repeating: 0, count: n * d)
+            q = [Float](repeating: 0, count: n * d)
+            k = [Float](repeating: 0, count: n * kvDim)
+            v = [Float](repeating: 0, count: n * kvDim)
+            o = [Float](repeating: 0, count: n * d)
+            h1 = [Float](repeating: 0, count: n * f)
+            h3 = [Float](repeating: 0, count: n * f)
+            scores = [Float](repeating: 0, count: visible)
+            cos = [Float](repeating: 0, count: n * config.headDim / 2)
+            sin = [Float](repeating: 0, count: n * config.headDim / 2)
+        }
+    }
+
+    /// x += Wo · attention(RoPE(Wq·a), RoPE(Wk·a), Wv·a), a = RMSNorm(x), with this block's
+    /// keys and values appended to the cache of layer `l`.
+    private func attention(_ layer: Layer, cacheIndex l: Int, start: Int, positions n: Int, _ s: inout Scratch) {
+        let d = config.dim, hd = config.headDim, kvDim = config.kvHeadCount * hd
+        let heads = config.headCount, repeats = config.headCount / config.kvHeadCount
+        let scale = 1 / Float(hd).squareRoot()
+        if keyCache[l].isEmpty {
+            keyCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
+            valueCache[l] = [Float](repeating: 0, count: maxSequenceLength * kvDim)
+        }
+        for t in 0..<n { VectorKernels.rmsNorm(s.x, t * d, layer.attentionNorm, Float(config.normEps), d, into: &s.a) }
+        matmul(layer.wq, s.a, n, into: &s.q)
+        matmul(layer.wk, s.a, n, into: &s.k)
+        matmul(layer.wv, s.a, n, into: &s.v)
+        VectorKernels.rope(
+            &s.q, heads: heads, &s.k, kvHeads: config.kvHeadCount, headDim: hd, positions: n, cos: s.cos, sin: s.sin,
+            halfSplit: faults.halfSplitRoPE)
+        keyCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: s.k)
+        valueCache[l].replaceSubrange((start * kvDim)..<((start + n) * kvDim), with: s.v)
+        // Causal attention: position start + t sees cached positions 0 ... start + t.
+        // Query head h reads KV head ⌊h / n_rep⌋ (Meta's repeat_kv).
+        for t in 0..<n {
+            let visible = start + t + 1
+            for h in 0..<heads {
+                let g = faults.moduloGQA ? h % config.kvHeadCount : h / repeats
+                VectorKernels.attend(
+                    query: s.q, at: t * d + h * hd, keys: keyCache[l], values: valueCache[l], kvOffset: g * hd, kvStride: kvDim,
+                    headDim: hd, visible: visible, scale: scale, scores: &s.scores, into: &s.o, at: t * d + h * hd)
+            }
+        }
+        matmul(layer.wo, s.o, n, into: &s.a)
+        for i in 0..<(n * d) { s.x[i] += s.a[i] }
+    }
+
+    /// x += W2·(silu(W1·b) ⊙ W3·b), b = RMSNorm(x).
+    private func feedForward(_ layer: Layer, positions n: Int, _ s: inout Scratch) {
+        let d = config.dim
+        for t in 0..<n { VectorKernels.rmsNorm(s.x, t * d, layer.ffnNorm, Float(config.normEps), d, into: &s.a) }
+        matmul(layer.w1, s.a, n, into: &s.h1)
+        matmul(layer.w3, s.a, n, into: &s.h3)
+        VectorKernels.swiGLU(&s.h1, s.h3)
+        matmul(layer.w2, s.h1, n, into: &s.a)
+        for i in 0..<(n * d) { s.x[i] += s.a[i] }
+    }
+
+    /// logits = Wout · RMSNorm(x), for every position of the block or only the last.
+    private func outputLogits(_ x: [Float], positions n: Int, _ which: Logits) -> [Float] {
+        let d = config.dim
         let first = which == .all ? 0 : n - 1
         let rows = n - first
         var normed = [Float](repeating: 0, count: rows * d)
-        for t in first..<n { VectorKernels.rmsNorm(x, t * d, norm, eps, d, into: &normed, at: (t - first) * d) }
+        for t in first..<n { VectorKernels.rmsNorm(x, t * d, norm, Float(config.normEps), d, into: &normed, at: (t - first) * d) }
         var logits = [Float](repeating: 0, count: rows * config.vocabSize)
         matmul(output, normed, rows, into: &logits)
         return logits

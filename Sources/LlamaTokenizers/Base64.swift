@@ -8,12 +8,6 @@ public enum Base64 {
         return table
     }()
 
-    /// The decoded bytes, or nil when `text` is not canonical padded base64.
-    static func decode(_ text: ArraySlice<UInt8>) -> [UInt8]? {
-        var out: [UInt8] = []
-        return decode(text, appendingTo: &out) ? out : nil
-    }
-
     /// Appends the decoded bytes to `out`; false (and `out` partly written) when invalid.
     static func decode(_ text: ArraySlice<UInt8>, appendingTo out: inout [UInt8]) -> Bool {
         guard !text.isEmpty, text.count % 4 == 0 else { return false }

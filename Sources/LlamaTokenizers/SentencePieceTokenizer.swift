@@ -74,7 +74,18 @@ public struct SentencePieceTokenizer: Tokenizer {
 
     private func encodeText(_ text: String, into out: inout [Int]) {
         guard !text.isEmpty else { return }
-        // Normalise: dummy prefix, spaces → ▁.
+        let normalized = normalize(text)
+        let (starts, frozen) = initialSymbols(normalized)
+        let (next, reverseMerges) = merge(normalized, starts: starts, frozen: frozen)
+        var k = 0
+        while k < frozen.count {
+            emit(normalized[starts[k]..<starts[next[k]]], reverseMerges, depth: 0, into: &out)
+            k = next[k]
+        }
+    }
+
+    /// The dummy prefix, and spaces as ▁.
+    private func normalize(_ text: String) -> [UInt8] {
         var normalized: [UInt8] = model.addDummyPrefix ? Self.space : []
         for scalar in text.unicodeScalars {
             if scalar == " " && model.escapeWhitespaces {
@@ -83,8 +94,12 @@ public struct SentencePieceTokenizer: Tokenizer {
                 UTF8.encode(scalar) { normalized.append($0) }
             }
         }
-        // Initial symbols: the longest user-defined piece at each position (frozen: never
-        // merged), else one scalar — sentencepiece's PrefixMatcher.
+        return normalized
+    }
+
+    /// Initial symbols: the longest user-defined piece at each position (frozen: never merged),
+    /// else one scalar — sentencepiece's PrefixMatcher. `starts` ends with the text's length.
+    private func initialSymbols(_ normalized: [UInt8]) -> (starts: [Int], frozen: [Bool]) {
         var starts: [Int] = []
         var frozen: [Bool] = []
         var position = 0
@@ -99,15 +114,20 @@ public struct SentencePieceTokenizer: Tokenizer {
             frozen.append(isFrozen)
             position += length
         }
-        let count = starts.count
         starts.append(normalized.count)
-        // Symbol k spans starts[k] ..< starts[next[k]].
+        return (starts, frozen)
+    }
+
+    /// Merges the best-scoring adjacent pair until none is a piece. Symbol k then spans
+    /// `starts[k] ..< starts[next[k]]`. Merges that produced an UNUSED piece are kept, to split
+    /// it back when emitting (sentencepiece's rev_merge).
+    private func merge(_ normalized: [UInt8], starts: [Int], frozen: [Bool]) -> (next: [Int], reverseMerges: ReverseMerges) {
+        let count = frozen.count
         var next = Array(1...count)
         var previous = Array(-1..<count - 1)
         var alive = [Bool](repeating: true, count: count)
         var heap = BinaryHeap<ScoredPair>()
-        // Merges that produced an UNUSED piece, to split it back at the end (sentencepiece's rev_merge).
-        var reverseMerges: [[UInt8]: (left: [UInt8], right: [UInt8])] = [:]
+        var reverseMerges: ReverseMerges = [:]
         func pairID(_ k: Int) -> Int? {
             let j = next[k]
             guard j < count, !frozen[k], !frozen[j], let id = table.rank(normalized[starts[k]..<starts[next[j]]]), mergeable(Int(id))
@@ -134,26 +154,27 @@ public struct SentencePieceTokenizer: Tokenizer {
                 heap.push(ScoredPair(score: model.pieces[id].score, start: previous[k], id: id))
             }
         }
-        func emit(_ symbol: ArraySlice<UInt8>, depth: Int) {
-            if let id = table.rank(symbol), mergeable(Int(id)) {
-                if model.pieces[Int(id)].type == .unused, depth < 64, let parts = reverseMerges[Array(symbol)] {
-                    emit(parts.left[...], depth: depth + 1)
-                    emit(parts.right[...], depth: depth + 1)
-                } else {
-                    out.append(Int(id))
-                }
-            } else if model.byteFallback {
-                for byte in symbol { out.append(byteIDs[Int(byte)]) }
+        return (next, reverseMerges)
+    }
+
+    /// One merged symbol as ids: its piece (an UNUSED piece split back into what made it), else
+    /// its bytes' byte pieces, else unk.
+    private func emit(_ symbol: ArraySlice<UInt8>, _ reverseMerges: ReverseMerges, depth: Int, into out: inout [Int]) {
+        if let id = table.rank(symbol), mergeable(Int(id)) {
+            if model.pieces[Int(id)].type == .unused, depth < 64, let parts = reverseMerges[Array(symbol)] {
+                emit(parts.left[...], reverseMerges, depth: depth + 1, into: &out)
+                emit(parts.right[...], reverseMerges, depth: depth + 1, into: &out)
             } else {
-                out.append(model.unkID)
+                out.append(Int(id))
             }
-        }
-        var k = 0
-        while k < count {
-            emit(normalized[starts[k]..<starts[next[k]]], depth: 0)
-            k = next[k]
+        } else if model.byteFallback {
+            for byte in symbol { out.append(byteIDs[Int(byte)]) }
+        } else {
+            out.append(model.unkID)
         }
     }
+
+    private typealias ReverseMerges = [[UInt8]: (left: [UInt8], right: [UInt8])]
 
     /// Bytes in the UTF-8 sequence a lead byte starts (1 for stray continuation bytes).
     @inline(__always) private static func scalarLength(_ lead: UInt8) -> Int {

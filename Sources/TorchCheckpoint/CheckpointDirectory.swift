@@ -57,7 +57,7 @@ public struct CheckpointDirectory {
             file.readPath = readPath
             return file
         }
-        let source: any TensorSource = files.count == 1 ? files[0] : try ShardSet(shards: files)
+        let source: any TensorSource = files.count == 1 ? files[0] : try ShardSet(shards: files, layout: MetaShardLayout())
         func sibling(_ name: String) -> String? {
             let candidate = FileSystem.join(directory, name)
             return FileSystem.kind(of: candidate) == .file ? candidate : nil

@@ -103,7 +103,19 @@ struct PickleMachine {
         }
     }
 
+    /// One opcode. Every opcode the machine knows belongs to one of three groups; any other is
+    /// refused, naming it.
     private mutating func step(_ opcode: PickleOpcode) throws {
+        if try stepContainer(opcode) || stepValue(opcode) || stepCall(opcode) { return }
+        throw fail(
+            .notAllowed,
+            "pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint"
+        )
+    }
+
+    /// Protocol, MARK, and building tuples, lists, dicts and sets.
+    /// - Returns: false when `opcode` is not one of them.
+    private mutating func stepContainer(_ opcode: PickleOpcode) throws -> Bool {
         switch opcode {
         case .proto:
             let version = try reader.u8("protocol version")
@@ -131,6 +143,30 @@ struct PickleMachine {
         case .emptySet:
             try countObject()
             try push(.emptySet)
+        case .append:
+            guard stack.count - 1 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
+            try appendToList(itemsFrom: stack.count - 1, opcode)
+        case .appends:
+            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
+            try appendToList(itemsFrom: mark, opcode)
+        case .setitem:
+            guard stack.count - 2 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
+            try setItemsOnDict(itemsFrom: stack.count - 2, opcode)
+        case .setitems:
+            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
+            guard (stack.count - mark) % 2 == 0 else {
+                throw fail(.malformed, "SETITEMS with an odd number (\(stack.count - mark)) of keys and values")
+            }
+            try setItemsOnDict(itemsFrom: mark, opcode)
+        default: return false
+        }
+        return true
+    }
+
+    /// Constants, strings and the memo.
+    /// - Returns: false when `opcode` is not one of them.
+    private mutating func stepValue(_ opcode: PickleOpcode) throws -> Bool {
+        switch opcode {
         case .none: try push(.none)
         case .newtrue: try push(.bool(true))
         case .newfalse: try push(.bool(false))
@@ -165,6 +201,15 @@ struct PickleMachine {
                 throw fail(.malformed, "\(opcode.pythonName) of memo index \(index), which was never set")
             }
             try push(value)
+        default: return false
+        }
+        return true
+    }
+
+    /// Globals and the calls made with them: REDUCE, NEWOBJ, BUILD, persistent ids.
+    /// - Returns: false when `opcode` is not one of them.
+    private mutating func stepCall(_ opcode: PickleOpcode) throws -> Bool {
+        switch opcode {
         case .global:
             let module = try readGlobalLine("GLOBAL module")
             let name = try readGlobalLine("GLOBAL name")
@@ -202,30 +247,12 @@ struct PickleMachine {
             case .dict, .tensor: _ = state  // OrderedDict `_metadata` / tensor state: ignored
             default: throw fail(.mismatch, "BUILD on a \(target.typeName), expected an OrderedDict or a tensor")
             }
-        case .append:
-            guard stack.count - 1 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
-            try appendToList(itemsFrom: stack.count - 1, opcode)
-        case .appends:
-            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
-            try appendToList(itemsFrom: mark, opcode)
-        case .setitem:
-            guard stack.count - 2 > (marks.last ?? 0) else { throw fail(.malformed, "stack underflow") }
-            try setItemsOnDict(itemsFrom: stack.count - 2, opcode)
-        case .setitems:
-            guard let mark = marks.popLast() else { throw fail(.missing, "no MARK to pop to") }
-            guard (stack.count - mark) % 2 == 0 else {
-                throw fail(.malformed, "SETITEMS with an odd number (\(stack.count - mark)) of keys and values")
-            }
-            try setItemsOnDict(itemsFrom: mark, opcode)
         case .binpersid:
             let pid = try pop()
             try push(try persistentLoad(pid))
-        default:
-            throw fail(
-                .notAllowed,
-                "pickle opcode \(opcode.pythonName) (0x\(String(opcode.rawValue, radix: 16, uppercase: true))) is not allowed in a checkpoint"
-            )
+        default: return false
         }
+        return true
     }
 
     // MARK: - Stack and memo

@@ -40,7 +40,6 @@ public final class PthFile: TensorSource {
 
     private struct Tensor {
         var record: TensorRecord
-        var storage: StorageRef
         var entry: Int
     }
 
@@ -73,12 +72,47 @@ public final class PthFile: TensorSource {
         try Self.crossCheck(archive.entries, directory.entries, path: path)
         recordCount = archive.entries.count
 
-        guard let first = archive.entries.first, let slash = first.rawName.firstIndex(of: 0x2F), slash > 0 else {
+        let (prefix, entryByName) = try Self.recordsByName(archive.entries, path: path)
+        self.prefix = prefix
+        if entryByName["constants.pkl"] != nil || entryByName.keys.contains(where: { $0.hasPrefix("code/") }) {
+            throw InputError(
+                .unsupported,
+                "this is a TorchScript archive (torch.jit.save), which is not supported: save the state_dict with torch.save instead",
+                file: path)
+        }
+        guard let pickleEntry = entryByName["data.pkl"] else {
+            throw InputError(.missing, "no '\(prefix)/data.pkl' record: not a torch.save checkpoint", file: path)
+        }
+        isBigEndian = try Self.isBigEndian(archive, entryByName["byteorder"], prefix: prefix, path: path)
+        let pickle = try archive.readAll(entry: pickleEntry, limit: limits.maxPickleBytes)
+        pickleByteCount = pickle.count
+        let (result, named) = try Self.runPickle(pickle, record: archive.entries[pickleEntry].name, path: path)
+        let entryForStorage = try Self.storageRecords(result.storages, entryByName, archive: archive, prefix: prefix, path: path)
+        for (name, index) in named {
+            let record = result.tensors[index]
+            let storage = result.storages[record.storage]
+            let entry = entryForStorage[record.storage]
+            let zipEntry = directory.entries[entry]
+            let key = "data/\(storage.key)"
+            let location =
+                zipEntry.method == 0
+                ? "\(key)@\(zipEntry.dataOffset + record.storageOffset * record.dtype.itemSize)"
+                : "\(key)+\(record.storageOffset * record.dtype.itemSize) (deflated)"
+            indexByName[name] = tensors.count
+            tensors.append(Tensor(record: record, entry: entry))
+            tensorInfos.append(TensorInfo(name: name, dtype: record.dtype, shape: record.shape, location: location))
+        }
+    }
+
+    /// The records by their name inside the archive folder (`prefix/`), which every record must
+    /// share, each stored or deflated.
+    private static func recordsByName(_ entries: [ZipArchive.Entry], path: String) throws -> (String, [String: Int]) {
+        guard let first = entries.first, let slash = first.rawName.firstIndex(of: 0x2F), slash > 0 else {
             throw InputError(.missing, "the first record has no 'prefix/' folder, so this is not a torch.save archive", file: path)
         }
-        prefix = String(decoding: first.rawName[..<slash], as: UTF8.self)
+        let prefix = String(decoding: first.rawName[..<slash], as: UTF8.self)
         var entryByName: [String: Int] = [:]
-        for entry in archive.entries {
+        for entry in entries {
             guard entry.rawName.starts(with: first.rawName[...slash]) else {
                 throw InputError(.outOfRange, "record '\(entry.name)' is outside the archive folder '\(prefix)/'", file: path)
             }
@@ -90,50 +124,47 @@ public final class PthFile: TensorSource {
             }
             entryByName[String(entry.name.dropFirst(prefix.utf8.count + 1))] = entry.index
         }
-        if entryByName["constants.pkl"] != nil || entryByName.keys.contains(where: { $0.hasPrefix("code/") }) {
-            throw InputError(
-                .unsupported,
-                "this is a TorchScript archive (torch.jit.save), which is not supported: save the state_dict with torch.save instead",
-                file: path)
-        }
-        guard let pickleEntry = entryByName["data.pkl"] else {
-            throw InputError(.missing, "no '\(prefix)/data.pkl' record: not a torch.save checkpoint", file: path)
-        }
-        if let orderEntry = entryByName["byteorder"] {
-            let order = try archive.readAll(entry: orderEntry, limit: 16)
-            switch order {
-            case Array("little".utf8): isBigEndian = false
-            case Array("big".utf8): isBigEndian = true
-            default:
-                throw InputError(
-                    .mismatch,
-                    "byteorder record holds '\(String(decoding: order, as: UTF8.self))', expected 'little' or 'big'",
-                    at: .record("\(prefix)/byteorder"), file: path)
-            }
-        } else {
-            isBigEndian = false
-        }
+        return (prefix, entryByName)
+    }
 
-        let pickle = try archive.readAll(entry: pickleEntry, limit: limits.maxPickleBytes)
-        pickleByteCount = pickle.count
-        let pickleName = archive.entries[pickleEntry].name
-        let result: PickleMachine.Result
-        let named: [(name: String, tensor: Int)]
+    /// The `byteorder` record's answer; a checkpoint without one is little-endian.
+    private static func isBigEndian(_ archive: ZipArchive, _ orderEntry: Int?, prefix: String, path: String) throws -> Bool {
+        guard let orderEntry else { return false }
+        let order = try archive.readAll(entry: orderEntry, limit: 16)
+        switch order {
+        case Array("little".utf8): return false
+        case Array("big".utf8): return true
+        default:
+            throw InputError(
+                .mismatch,
+                "byteorder record holds '\(String(decoding: order, as: UTF8.self))', expected 'little' or 'big'",
+                at: .record("\(prefix)/byteorder"), file: path)
+        }
+    }
+
+    /// Runs the pickle and names its tensors; errors name the pickle record and the byte in it.
+    private static func runPickle(_ pickle: [UInt8], record: String, path: String) throws
+        -> (PickleMachine.Result, [(name: String, tensor: Int)])
+    {
         do {
-            result = try PickleMachine.run(pickle)
-            named = try result.namedTensors()
+            let result = try PickleMachine.run(pickle)
+            return (result, try result.namedTensors())
         } catch let error as InputError {
             var located = error
             if case .byteOffset(let offset) = error.location {
                 located.message = "byte \(offset): \(error.message)"
             }
-            located.location = .record(pickleName)
+            located.location = .record(record)
             throw located.inFile(path)
         }
+    }
 
-        // Every storage must exist as a record of exactly numel × itemsize bytes.
+    /// The record of each storage, which must exist and hold exactly numel × itemsize bytes.
+    private static func storageRecords(
+        _ storages: [StorageRef], _ entryByName: [String: Int], archive: ZipArchive, prefix: String, path: String
+    ) throws -> [Int] {
         var entryForStorage: [Int] = []
-        for storage in result.storages {
+        for storage in storages {
             guard let entry = entryByName["data/\(storage.key)"] else {
                 throw InputError(.missing, "storage '\(storage.key)' has no record '\(prefix)/data/\(storage.key)'", file: path)
             }
@@ -146,20 +177,7 @@ public final class PthFile: TensorSource {
             }
             entryForStorage.append(entry)
         }
-        for (name, index) in named {
-            let record = result.tensors[index]
-            let storage = result.storages[record.storage]
-            let entry = entryForStorage[record.storage]
-            let zipEntry = directory.entries[entry]
-            let key = "data/\(storage.key)"
-            let location =
-                zipEntry.method == 0
-                ? "\(key)@\(zipEntry.dataOffset + record.storageOffset * record.dtype.itemSize)"
-                : "\(key)+\(record.storageOffset * record.dtype.itemSize) (deflated)"
-            indexByName[name] = tensors.count
-            tensors.append(Tensor(record: record, storage: storage, entry: entry))
-            tensorInfos.append(TensorInfo(name: name, dtype: record.dtype, shape: record.shape, location: location))
-        }
+        return entryForStorage
     }
 
     private static func describeNonZip(_ head: [UInt8]) -> String {
@@ -197,9 +215,6 @@ public final class PthFile: TensorSource {
     public func info(named name: String) -> TensorInfo? {
         indexByName[name].map { tensorInfos[$0] }
     }
-
-    /// Names of all records, for `inspect`.
-    public var recordNames: [String] { archive.entries.map(\.name) }
 
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = indexByName[name] else {

@@ -11,9 +11,10 @@ public final class ShardSet: TensorSource {
     private var splits: [ShardSplit] = []
     private var indexByName: [String: Int] = [:]
 
+    /// - Parameter layout: how each tensor is split (Meta's fairscale layout by default).
     /// - Throws: `InputError` when shards disagree on names, dtypes or shapes, or a tensor's
     ///   split cannot be decided.
-    public init(shards: [PthFile]) throws {
+    public init(shards: [PthFile], layout: any ShardLayout = MetaShardLayout()) throws {
         precondition(!shards.isEmpty)
         self.shards = shards
         let first = shards[0]
@@ -28,7 +29,6 @@ public final class ShardSet: TensorSource {
                     "holds different tensors than \(first.path): missing \(Array(missing)), extra \(Array(extra))", file: shard.path)
             }
         }
-        let modelDim = first.info(named: "norm.weight")?.shape.first
         for info in first.tensorInfos {
             let parts = shards.map { $0.info(named: info.name)! }
             for (shard, part) in zip(shards, parts) where part.dtype != info.dtype {
@@ -36,26 +36,12 @@ public final class ShardSet: TensorSource {
                     .mismatch,
                     "dtype \(part.dtype.rawValue) differs from shard 0's \(info.dtype.rawValue)", at: .tensor(info.name), file: shard.path)
             }
-            var split = MetaShardLayout.split(of: info.name)
-            if info.name == "tok_embeddings.weight" {
-                guard let modelDim else {
-                    throw InputError(
-                        .malformed,
-                        "cannot decide how the embedding is split: no norm.weight to give the model dim", at: .tensor(info.name))
-                }
-                split = MetaShardLayout.embeddingSplit(shardShape: info.shape, modelDim: modelDim, shardCount: shards.count)
-                if split == nil {
-                    throw InputError(
-                        .malformed,
-                        "embedding shard shape \(info.shape) fits neither [V, \(modelDim)/\(shards.count)] nor [V/\(shards.count), \(modelDim)]",
-                        at: .tensor(info.name))
-                }
-            }
+            var split = try layout.split(of: info, shardCount: shards.count, firstShard: first)
             if split == nil {
-                // Not a Meta name: identical shapes are taken as replicated, anything else refused.
+                // A tensor the layout does not define: identical shapes are taken as replicated.
                 guard parts.allSatisfy({ $0.shape == info.shape }) else {
                     throw InputError(
-                        .malformed,
+                        .mismatch,
                         "shapes differ across shards (\(parts.map(\.shape))) and the tensor is not one whose split Meta's layout defines",
                         at: .tensor(info.name))
                 }

@@ -250,7 +250,31 @@ struct ZipDirectory {
             guard localNameLength == entry.rawName.count, local.bytes[30...].elementsEqual(entry.rawName) else {
                 throw error(.malformed, "record '\(name)': the local header names a different file", lho)
             }
+            try checkExtraFields(file, at: lho + 30 + localNameLength, length: localExtraLength, record: name)
             return dataOffset
+        }
+    }
+
+    /// The local extra field must be a chain of (id, length, data) fields that fills its stated
+    /// length exactly: otherwise a damaged length would move where the record's data starts,
+    /// and the data descriptors torch writes leave room for that to go unnoticed.
+    private static func checkExtraFields(_ file: FileReader, at offset: Int, length: Int, record name: String) throws {
+        try read(file, offset..<offset + length) { extra in
+            while !extra.isAtEnd {
+                let fieldOffset = extra.fileOffset
+                guard extra.remaining >= 4 else {
+                    throw error(.malformed, "record '\(name)': \(extra.remaining) stray bytes end the local extra field", fieldOffset)
+                }
+                _ = try extra.u16le("extra field id")
+                let size = Int(try extra.u16le("extra field length"))
+                guard size <= extra.remaining else {
+                    throw error(
+                        .mismatch,
+                        "record '\(name)': a local extra field of \(size) bytes overruns the extra length (\(extra.remaining) remain)",
+                        fieldOffset)
+                }
+                try extra.skip(size, "extra field")
+            }
         }
     }
 

@@ -75,11 +75,11 @@ struct TokenizeCommand: ParsableCommand {
             } else if count {
                 print(model.encode(Self.readStandardInput(), bos: bos, eos: eos, allowSpecial: allowSpecial).count)
             } else if decode {
-                let ids = try inputs.flatMap { $0.split(whereSeparator: { $0 == "," || $0 == " " }) }.map { text -> Int in
-                    guard let id = Int(text) else { throw InputError(.malformed, "'\(text)' is not a token id") }
-                    return id
+                guard let ids = TokenIDList(argument: inputs.joined(separator: " ")) else {
+                    throw InputError(
+                        .malformed, "expected token ids separated by commas or spaces, found '\(inputs.joined(separator: " "))'")
                 }
-                print(try model.decode(ids))
+                print(try model.decode(ids.ids))
             } else {
                 let text = inputs == ["-"] ? Self.readStandardInput() : inputs.joined(separator: " ")
                 let ids = model.encode(text, bos: bos, eos: eos, allowSpecial: allowSpecial)
