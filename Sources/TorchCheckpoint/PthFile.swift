@@ -62,7 +62,7 @@ public final class PthFile: TensorSource {
         self.file = file
         let head = try file.bytes(0..<min(file.size, 512))
         guard head.starts(with: [0x50, 0x4B, 0x03, 0x04]) else {
-            throw InputError(.malformed, Self.describeNonZip(head), at: .byteOffset(0), file: path)
+            throw InputError(Self.isLegacy(head) ? .unsupported : .malformed, Self.describeNonZip(head), at: .byteOffset(0), file: path)
         }
         directory = try attributing(to: path) { try ZipDirectory(file: file) }
         guard directory.entries.count <= limits.maxEntries else {
@@ -171,7 +171,7 @@ public final class PthFile: TensorSource {
             let size = archive.entries[entry].size
             guard size == storage.byteCount else {
                 throw InputError(
-                    .malformed,
+                    .mismatch,
                     "storage declares \(storage.numel) × \(storage.dtype?.torchName ?? "byte") = \(storage.byteCount) bytes, the record holds \(size)",
                     at: .record(archive.entries[entry].name), file: path)
             }
@@ -180,8 +180,13 @@ public final class PthFile: TensorSource {
         return entryForStorage
     }
 
+    /// torch < 1.6 wrote a bare pickle stream, starting with its magic number.
+    private static func isLegacy(_ head: [UInt8]) -> Bool {
+        head.starts(with: legacyMagic) || head.starts(with: [0x80, 0x02, 0x8A, 0x0A])
+    }
+
     private static func describeNonZip(_ head: [UInt8]) -> String {
-        if head.starts(with: legacyMagic) || head.starts(with: [0x80, 0x02, 0x8A, 0x0A]) {
+        if isLegacy(head) {
             return
                 "this is a legacy (torch < 1.6) checkpoint, which is not supported: load it with torch and save it again with torch.save (torch ≥ 1.6 writes a zip archive)"
         }

@@ -170,6 +170,7 @@ import TorchCheckpoint
         for threads in [1, 2, 3] {
             let error = #expect(throws: InputError.self) { try Self.encode(raw, .q8_0, threads: threads) }
             #expect(error?.description.contains("element 1150001 is nan") == true, "\(error?.description ?? "")")
+            #expect(error?.kind == .notAllowed)
         }
     }
 }

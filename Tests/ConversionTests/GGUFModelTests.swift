@@ -64,5 +64,6 @@ import TorchCheckpoint
         try writer.write(to: path) { _, _ in }
         let error = #expect(throws: InputError.self) { _ = try ModelFiles.open(path, maxSequenceLength: 4) }
         #expect(error?.description.contains("architecture 'gpt2' is not llama") == true)
+        #expect(error?.kind == .unsupported)
     }
 }

@@ -107,63 +107,70 @@ import Testing
     static func header(tensors: UInt64 = 0, kv: UInt64 = 1) -> [UInt8] { Array("GGUF".utf8) + le(UInt32(3)) + le(tensors) + le(kv) }
     static func string(_ s: String) -> [UInt8] { le(UInt64(s.utf8.count)) + Array(s.utf8) }
 
-    static let hostile: [(name: String, bytes: [UInt8], message: String)] = [
-        ("bad magic", Array("GGUX".utf8) + le(UInt32(3)), "not a GGUF file: bad magic"),
-        ("version 1", Array("GGUF".utf8) + le(UInt32(1)) + le(UInt64(0)) + le(UInt64(0)), "GGUF version 1 is not supported"),
-        ("big-endian", Array("GGUF".utf8) + [0, 0, 0, 3] + le(UInt64(0)) + le(UInt64(0)), "looks like a big-endian file"),
+    static let hostile: [(name: String, bytes: [UInt8], message: String, kind: InputError.Kind)] = [
+        ("bad magic", Array("GGUX".utf8) + le(UInt32(3)), "not a GGUF file: bad magic", .malformed),
+        ("version 1", Array("GGUF".utf8) + le(UInt32(1)) + le(UInt64(0)) + le(UInt64(0)), "GGUF version 1 is not supported", .unsupported),
+        ("big-endian", Array("GGUF".utf8) + [0, 0, 0, 3] + le(UInt64(0)) + le(UInt64(0)), "looks like a big-endian file", .unsupported),
         (
             "huge kv count", Array("GGUF".utf8) + le(UInt32(3)) + le(UInt64(0)) + le(UInt64.max),
-            "metadata count 18446744073709551615 exceeds the cap"
+            "metadata count 18446744073709551615 exceeds the cap", .overLimit
         ),
-        ("string past end", header() + le(UInt64(1_000_000)) + Array("abc".utf8), "metadata key declares 1000000 bytes, 3 remain"),
-        ("unknown value type", header() + string("k") + le(UInt32(13)), "key 'k': unknown value type 13"),
-        ("nested array", header() + string("k") + le(UInt32(9)) + le(UInt32(9)) + le(UInt64(1)), "unknown array element type 9"),
+        (
+            "string past end", header() + le(UInt64(1_000_000)) + Array("abc".utf8), "metadata key declares 1000000 bytes, 3 remain",
+            .truncated
+        ),
+        ("unknown value type", header() + string("k") + le(UInt32(13)), "key 'k': unknown value type 13", .unsupported),
+        (
+            "nested array", header() + string("k") + le(UInt32(9)) + le(UInt32(9)) + le(UInt64(1)), "unknown array element type 9",
+            .unsupported
+        ),
         (
             "array count past end", header() + string("k") + le(UInt32(9)) + le(UInt32(0)) + le(UInt64(1 << 40)),
-            "declares 1099511627776 elements"
+            "declares 1099511627776 elements", .truncated
         ),
-        ("bad bool", header() + string("k") + le(UInt32(7)) + [2], "bool byte is 2"),
+        ("bad bool", header() + string("k") + le(UInt32(7)) + [2], "bool byte is 2", .outOfRange),
         (
             "duplicate key", header(kv: 2) + string("k") + le(UInt32(0)) + [1] + string("k") + le(UInt32(0)) + [1],
-            "duplicate metadata key 'k'"
+            "duplicate metadata key 'k'", .mismatch
         ),
-        ("empty key", header() + string("") + le(UInt32(0)) + [1], "empty metadata key"),
+        ("empty key", header() + string("") + le(UInt32(0)) + [1], "empty metadata key", .malformed),
         (
             "bad alignment", header() + string("general.alignment") + le(UInt32(4)) + le(UInt32(48)),
-            "general.alignment must be a u32 power of two"
+            "general.alignment must be a u32 power of two", .outOfRange
         ),
         (
             "five dims", header(tensors: 1, kv: 0) + string("t") + le(UInt32(5)) + [UInt8](repeating: 0, count: 60),
-            "has 5 dimensions, expected 1 to 4"
+            "has 5 dimensions, expected 1 to 4", .outOfRange
         ),
         (
             "unknown ggml type", header(tensors: 1, kv: 0) + string("t") + le(UInt32(1)) + le(UInt64(4)) + le(UInt32(99)) + le(UInt64(0)),
-            "unknown ggml type 99"
+            "unknown ggml type 99", .unsupported
         ),
         (
             "partial block", header(tensors: 1, kv: 0) + string("t") + le(UInt32(1)) + le(UInt64(31)) + le(UInt32(8)) + le(UInt64(0)),
-            "innermost dimension 31 is not a multiple of q8_0's block of 32"
+            "innermost dimension 31 is not a multiple of q8_0's block of 32", .mismatch
         ),
         (
             "offset not sequential",
             header(tensors: 1, kv: 0) + string("t") + le(UInt32(1)) + le(UInt64(4)) + le(UInt32(0)) + le(UInt64(64)),
-            "has offset 64, expected 0"
+            "has offset 64, expected 0", .mismatch
         ),
         (
             "overflowing shape",
             header(tensors: 1, kv: 0) + string("t") + le(UInt32(2)) + le(UInt64(1 << 40)) + le(UInt64(1 << 40)) + le(UInt32(0))
-                + le(UInt64(0)), "element count overflows"
+                + le(UInt64(0)), "element count overflows", .outOfRange
         ),
         (
             "data past end", header(tensors: 1, kv: 0) + string("t") + le(UInt32(1)) + le(UInt64(1 << 30)) + le(UInt32(0)) + le(UInt64(0)),
-            "past the end of the file"
+            "past the end of the file", .outOfRange
         ),
     ]
 
     @Test(arguments: hostile)
-    func hostileFilesAreRefused(_ row: (name: String, bytes: [UInt8], message: String)) {
+    func hostileFilesAreRefused(_ row: (name: String, bytes: [UInt8], message: String, kind: InputError.Kind)) {
         Self.withFile(row.bytes) { path in
             let error = #expect(throws: InputError.self) { _ = try GGUFFile(path: path) }
+            #expect(error?.kind == row.kind, "\(String(describing: error))")
             #expect(error?.description.contains(row.message) == true, "\(row.name): \(error?.description ?? "none")")
             #expect(error?.file == path)
         }

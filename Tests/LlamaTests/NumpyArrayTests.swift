@@ -25,23 +25,36 @@ import Testing
         #expect(scalar.shape == [] && scalar.integers() == [7])
     }
 
-    static let corrupt: [(bytes: [UInt8], message: String)] = [
-        (Array("PK\u{3}\u{4}not numpy".utf8), "not a .npy file"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", major: 9, data: []), ".npy version 9 is not supported"),
-        (npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0]), "dtype '>f4' is not supported"),
-        (npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data: [UInt8](repeating: 0, count: 16)), "Fortran-ordered"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data: [0, 0, 0, 0]), "needs 12 data bytes, the file holds 4"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", data: []), "element count"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data: [0, 0, 0, 0]), "unexpected key 'x'"),
-        (npy("{'descr': '<f4', 'shape': (1,), }", data: [0, 0, 0, 0]), "header lacks"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", data: []), "bad dimension"),
-        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } trailing", data: [0, 0, 0, 0]), "text after the dict"),
-        ([0x93] + Array("NUMPY".utf8) + [1, 0, 0xFF, 0xFF] + Array("{}".utf8), "header of 65535 bytes does not fit"),
+    static let corrupt: [(bytes: [UInt8], message: String, kind: InputError.Kind)] = [
+        (Array("PK\u{3}\u{4}not numpy".utf8), "not a .npy file", .malformed),
+        (
+            npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", major: 9, data: []), ".npy version 9 is not supported",
+            .unsupported
+        ),
+        (
+            npy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", data: [0, 0, 0, 0]), "dtype '>f4' is not supported",
+            .unsupported
+        ),
+        (
+            npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", data: [UInt8](repeating: 0, count: 16)), "Fortran-ordered",
+            .unsupported
+        ),
+        (
+            npy("{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data: [0, 0, 0, 0]), "needs 12 data bytes, the file holds 4",
+            .mismatch
+        ),
+        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999), }", data: []), "element count", .outOfRange),
+        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", data: [0, 0, 0, 0]), "unexpected key 'x'", .mismatch),
+        (npy("{'descr': '<f4', 'shape': (1,), }", data: [0, 0, 0, 0]), "header lacks", .missing),
+        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", data: []), "bad dimension", .malformed),
+        (npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), } trailing", data: [0, 0, 0, 0]), "text after the dict", .malformed),
+        ([0x93] + Array("NUMPY".utf8) + [1, 0, 0xFF, 0xFF] + Array("{}".utf8), "header of 65535 bytes does not fit", .truncated),
     ]
 
     @Test(arguments: corrupt)
-    func refusesCorruptFiles(_ row: (bytes: [UInt8], message: String)) {
+    func refusesCorruptFiles(_ row: (bytes: [UInt8], message: String, kind: InputError.Kind)) {
         let error = #expect(throws: InputError.self) { _ = try NumpyArray(parsing: row.bytes) }
+        #expect(error?.kind == row.kind, "\(String(describing: error))")
         #expect(error?.description.contains(row.message) == true, "\(String(describing: error))")
     }
 

@@ -123,6 +123,7 @@ enum Llama3Fixture {
         let tokenizer = try Llama3Fixture.tokenizer.get()
         let error = #expect(throws: InputError.self) { _ = try tokenizer.decode([1, id]) }
         #expect(error?.message == "token id \(id) is outside the vocabulary 0..<128256")
+        #expect(error?.kind == .outOfRange)
     }
 
     @Test(arguments: Llama3Tokenizer.SpecialTokenSet.allCases)
@@ -182,21 +183,22 @@ enum Llama3Fixture {
         return Array((singles + lines).joined(separator: "\n").utf8)
     }
 
-    static let bad: [(bytes: [UInt8], message: String)] = [
-        (file(["aGk= 256", "not*base64 257"]), "line 258: the token is not valid base64"),
-        (file(["aGk= 256", "aGk 257"]), "line 258: the token is not valid base64"),
-        (file(["aGk= 256", "aGV5 256"]), "line 258: rank 256 appears twice"),
-        (file(["aGk= 256", "aGk= 257"]), "line 258: token bytes [104, 105] appear twice (ranks 256 and 257)"),
-        (file(["aGk= 258"]), "ranks are not dense: rank 256 is missing"),
-        (file(["aGk= -1"]), "line 257: the rank '-1' is not a decimal integer"),
-        (file(["aGk=256"]), "line 257: expected 'base64 rank', found no space"),
-        (file(["aGk= 99999999"]), "is not a decimal integer below 10,000,000"),
-        (Array("aGk= 0\n".utf8), "the single byte 0x0 has no rank"),
+    static let bad: [(bytes: [UInt8], message: String, kind: InputError.Kind)] = [
+        (file(["aGk= 256", "not*base64 257"]), "line 258: the token is not valid base64", .malformed),
+        (file(["aGk= 256", "aGk 257"]), "line 258: the token is not valid base64", .malformed),
+        (file(["aGk= 256", "aGV5 256"]), "line 258: rank 256 appears twice", .malformed),
+        (file(["aGk= 256", "aGk= 257"]), "line 258: token bytes [104, 105] appear twice (ranks 256 and 257)", .malformed),
+        (file(["aGk= 258"]), "ranks are not dense: rank 256 is missing", .missing),
+        (file(["aGk= -1"]), "line 257: the rank '-1' is not a decimal integer", .malformed),
+        (file(["aGk=256"]), "line 257: expected 'base64 rank', found no space", .mismatch),
+        (file(["aGk= 99999999"]), "is not a decimal integer below 10,000,000", .malformed),
+        (Array("aGk= 0\n".utf8), "the single byte 0x0 has no rank", .missing),
     ]
 
     @Test(arguments: bad)
-    func badFilesNameTheLine(_ row: (bytes: [UInt8], message: String)) {
+    func badFilesNameTheLine(_ row: (bytes: [UInt8], message: String, kind: InputError.Kind)) {
         let error = #expect(throws: InputError.self) { _ = try TiktokenRanks(parsing: row.bytes) }
+        #expect(error?.kind == row.kind, "\(String(describing: error))")
         #expect(error?.message.contains(row.message) == true, "\(error?.message ?? "none")")
     }
 

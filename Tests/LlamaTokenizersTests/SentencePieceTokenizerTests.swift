@@ -71,24 +71,25 @@ import Testing
     /// A field key, a length varint, then `length` bytes of payload (which may lie).
     static func field(_ number: UInt8, wire: UInt8, _ payload: [UInt8]) -> [UInt8] { [number << 3 | wire] + payload }
 
-    static let corrupt: [(bytes: [UInt8], message: String)] = [
-        (field(1, wire: 2, [0x7F]), "piece declares 127 bytes, 0 remain"),
-        (field(1, wire: 2, [0x05, 0x0A, 0x10, 0x41, 0x42, 0x43]), "piece text declares 16 bytes, 3 remain"),
-        (field(1, wire: 2, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]), "varint longer than 10 bytes"),
-        (field(1, wire: 3, []), "unsupported protobuf wire type 3"),
-        (field(1, wire: 2, [0x02, 0x18, 0x09]), "unknown piece type 9"),
+    static let corrupt: [(bytes: [UInt8], message: String, kind: InputError.Kind)] = [
+        (field(1, wire: 2, [0x7F]), "piece declares 127 bytes, 0 remain", .truncated),
+        (field(1, wire: 2, [0x05, 0x0A, 0x10, 0x41, 0x42, 0x43]), "piece text declares 16 bytes, 3 remain", .truncated),
+        (field(1, wire: 2, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]), "varint longer than 10 bytes", .overLimit),
+        (field(1, wire: 3, []), "unsupported protobuf wire type 3", .unsupported),
+        (field(1, wire: 2, [0x02, 0x18, 0x09]), "unknown piece type 9", .malformed),
         (
             field(2, wire: 2, [0x02, 0x18, 0x01])
                 + [[0x03, 0x0A, 0x01, 0x41], [0x03, 0x0A, 0x01, 0x42], [0x03, 0x0A, 0x01, 0x43]].flatMap { field(1, wire: 2, $0) },
-            "model type 1 is not BPE"
+            "model type 1 is not BPE", .unsupported
         ),
-        ([], "the model has no pieces"),
-        ([0x0A], "truncated"),
+        ([], "the model has no pieces", .missing),
+        ([0x0A], "truncated", .truncated),
     ]
 
     @Test(arguments: corrupt)
-    func corruptModelsAreRefused(_ row: (bytes: [UInt8], message: String)) {
+    func corruptModelsAreRefused(_ row: (bytes: [UInt8], message: String, kind: InputError.Kind)) {
         let error = #expect(throws: InputError.self) { _ = try SentencePieceTokenizer(parsing: row.bytes) }
+        #expect(error?.kind == row.kind, "\(String(describing: error))")
         #expect(error?.message.contains(row.message) == true, "\(error?.message ?? "none")")
     }
 

@@ -18,32 +18,33 @@ import Testing
         try body(path)
     }
 
-    static let refused: [(files: [(String, String)], message: String)] = [
+    static let refused: [(files: [(String, String)], message: String, kind: InputError.Kind)] = [
         (
             [
                 ("consolidated.00.pth", "llama3-tiny-mp2/consolidated.00.pth"),
                 ("consolidated.02.pth", "llama3-tiny-mp2/consolidated.01.pth"),
             ],
-            "shard files must be numbered consolidated.00.pth, 01, … without gaps; found consolidated.02.pth at rank 1"
+            "shard files must be numbered consolidated.00.pth, 01, … without gaps; found consolidated.02.pth at rank 1", .mismatch
         ),
         (
             [
                 ("consolidated.00.pth", "llama3-tiny-mp2/consolidated.00.pth"),
                 ("consolidated.01.pth", "llama2-tiny-mp2/consolidated.01.pth"),
             ],
-            "holds different tensors than"
+            "holds different tensors than", .missing
         ),
         (
             [("consolidated.00.pth", "llama3-tiny-mp2/consolidated.00.pth"), ("consolidated.01.pth", "llama3-tiny/consolidated.00.pth")],
-            "does not match shard 0's"
+            "does not match shard 0's", .mismatch
         ),
-        ([("notes.txt", "llama3-tiny/params.json")], "no consolidated.NN.pth files in this directory"),
+        ([("notes.txt", "llama3-tiny/params.json")], "no consolidated.NN.pth files in this directory", .missing),
     ]
 
     @Test(arguments: refused)
-    func mismatchedShardsAreRefused(_ row: (files: [(String, String)], message: String)) throws {
+    func mismatchedShardsAreRefused(_ row: (files: [(String, String)], message: String, kind: InputError.Kind)) throws {
         try Self.directory(row.files) { path in
             let error = #expect(throws: InputError.self) { _ = try CheckpointDirectory.open(path) }
+            #expect(error?.kind == row.kind, "\(String(describing: error))")
             #expect(error?.description.contains(row.message) == true, "\(error?.description ?? "no error")")
         }
     }
