@@ -69,6 +69,7 @@ $(LLAMA3_TOKENIZER):
 test: deps $(LLAMA3_TOKENIZER)
 	$(SWIFT) build --build-tests
 	$(MAKE) --no-print-directory test-native
+	$(MAKE) --no-print-directory docs-check
 	$(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory interop
 

@@ -66,56 +66,30 @@ struct GenerateCommand: ParsableCommand {
                 guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer: use --prompt-tokens", file: model) }
                 ids = tokenizer.encode(prompt, bos: true, eos: false, allowSpecial: false)
             }
-            let stops = tokenizer?.stopIDs ?? []
             let model = opened.model
             if !json, let prompt { Console.out(prompt) }
             var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
-            let vocab = model.config.vocabSize
-
-            let prefillStart = DispatchTime.now().uptimeNanoseconds
-            var logits = try model.forward(ids, logits: .last)
-            let prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9
-
-            var generated: [Int] = []
-            var printed = ""
-            var decodeSteps = 0
-            let decodeStart = DispatchTime.now().uptimeNanoseconds
-            while generated.count < n {
-                let next = sampler.sample(logits[0..<vocab])
-                if stops.contains(next) { break }
-                generated.append(next)
-                if !json, let tokenizer {
-                    let text = try tokenizer.decode(generated)
-                    // Hold back a partial UTF-8 sequence until the token that completes it.
-                    if text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") {
-                        Console.out(String(text.dropFirst(printed.count)))
-                        printed = text
-                    }
-                } else if !json {
-                    Console.out("\(next) ")
-                }
-                if generated.count == n { break }
-                logits = try model.forward([next], logits: .last)
-                decodeSteps += 1
+            var stream = tokenizer.map { StreamingDecoder($0) }
+            let generation = try model.generate(prompt: ids, maxTokens: n, sampler: &sampler, stopIDs: tokenizer?.stopIDs ?? []) { id in
+                guard !json else { return }
+                Console.out(try stream?.append(id) ?? "\(id) ")
             }
-            let decodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - decodeStart) / 1e9
-            let prefillRate = Double(ids.count) / max(prefillSeconds, 1e-9)
-            let decodeRate = decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0
-            let text = try tokenizer?.decode(generated) ?? ""
+            let text = try tokenizer?.decode(generation.ids) ?? ""
+            let (prefillRate, decodeRate) = (generation.prefillTokensPerSecond, generation.decodeTokensPerSecond)
             if json {
                 print(
                     JSONOutput.object([
-                        ("ids", .array(generated.map { .int($0) })), ("text", .string(text)),
+                        ("ids", .array(generation.ids.map { .int($0) })), ("text", .string(text)),
                         ("prefill_tokens_per_s", .double(prefillRate)), ("decode_tokens_per_s", .double(decodeRate)),
                     ]).rendered())
             } else {
-                if tokenizer != nil, printed != text { Console.out(String(text.dropFirst(printed.count))) }
+                Console.out(try stream?.finish() ?? "")
                 Console.out("\n")
                 Console.error(
                     String(
                         format: "prefill %d tokens at %.1f tokens/s, decode %d tokens at %.1f tokens/s (%@ weights, %d thread%@)",
                         ids.count,
-                        prefillRate, decodeSteps, decodeRate, model.weightType.rawValue, threading.threads,
+                        prefillRate, generation.decodeSteps, decodeRate, model.weightType.rawValue, threading.threads,
                         threading.threads == 1 ? "" : "s"))
             }
         }
