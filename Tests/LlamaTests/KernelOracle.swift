@@ -202,3 +202,10 @@ struct SplitMix: RandomNumberGenerator {
     }
     mutating func float(in range: ClosedRange<Float>) -> Float { Float.random(in: range, using: &self) }
 }
+
+/// A matrix product to test: `rows × cols` weights of `dtype` times `positions` activations.
+struct KernelShape: CustomTestStringConvertible, Sendable {
+    let dtype: DType
+    let rows, cols, positions, threads: Int
+    var testDescription: String { "\(dtype) \(rows)×\(cols) · \(positions) position(s), \(threads) thread(s)" }
+}

@@ -9,19 +9,13 @@ import Testing
 /// a token, for every weight type, ragged row tiles (rows not a multiple of 4), ragged position
 /// tiles (not a multiple of 3) and both thread counts.
 @Suite struct TileKernelTests {
-    struct Shape: CustomTestStringConvertible, Sendable {
-        let dtype: DType
-        let rows, cols, positions, threads: Int
-        var testDescription: String { "\(dtype) \(rows)×\(cols) · \(positions) positions, \(threads) thread(s)" }
-    }
-
-    static let shapes: [Shape] = KernelOracle.types.flatMap { dtype in
+    static let shapes: [KernelShape] = KernelOracle.types.flatMap { dtype in
         [
-            Shape(dtype: dtype, rows: 1, cols: 32, positions: 4, threads: 1),
-            Shape(dtype: dtype, rows: 5, cols: 64, positions: 5, threads: 1),
-            Shape(dtype: dtype, rows: 7, cols: 96, positions: 7, threads: 1),
-            Shape(dtype: dtype, rows: 130, cols: 256, positions: 65, threads: 2),
-            Shape(dtype: dtype, rows: 258, cols: 512, positions: 9, threads: 2),
+            KernelShape(dtype: dtype, rows: 1, cols: 32, positions: 4, threads: 1),
+            KernelShape(dtype: dtype, rows: 5, cols: 64, positions: 5, threads: 1),
+            KernelShape(dtype: dtype, rows: 7, cols: 96, positions: 7, threads: 1),
+            KernelShape(dtype: dtype, rows: 130, cols: 256, positions: 65, threads: 2),
+            KernelShape(dtype: dtype, rows: 258, cols: 512, positions: 9, threads: 2),
         ]
     }
 
@@ -40,7 +34,7 @@ import Testing
     }
 
     @Test(arguments: shapes)
-    func tiledAndTokenProductsEqualFloat64(_ shape: Shape) throws {
+    func tiledAndTokenProductsEqualFloat64(_ shape: KernelShape) throws {
         #expect(shape.positions >= MatrixKernels.tiledMinimumPositions)
         let (rows, cols) = (shape.rows, shape.cols)
         let bytes = OracleInputs.weights(shape.dtype, rows: rows, cols: cols, seed: UInt64(rows * 1000 + cols))

@@ -92,27 +92,21 @@ import Testing
         }
     }
 
-    struct Shape: CustomTestStringConvertible, Sendable {
-        let dtype: DType
-        let rows, cols, positions, threads: Int
-        var testDescription: String { "\(dtype) \(rows)×\(cols) · \(positions) position(s), \(threads) thread(s)" }
-    }
-
     /// 130 × 2048 · 1 and 99 × 1024 · 3 are large enough to be split between two threads.
-    static let shapes: [Shape] = KernelOracle.types.flatMap { dtype in
+    static let shapes: [KernelShape] = KernelOracle.types.flatMap { dtype in
         [
-            Shape(dtype: dtype, rows: 1, cols: 32, positions: 1, threads: 1),
-            Shape(dtype: dtype, rows: 5, cols: 96, positions: 2, threads: 1),
-            Shape(dtype: dtype, rows: 7, cols: 160, positions: 3, threads: 1),
-            Shape(dtype: dtype, rows: 130, cols: 2048, positions: 1, threads: 2),
-            Shape(dtype: dtype, rows: 99, cols: 1024, positions: 3, threads: 2),
+            KernelShape(dtype: dtype, rows: 1, cols: 32, positions: 1, threads: 1),
+            KernelShape(dtype: dtype, rows: 5, cols: 96, positions: 2, threads: 1),
+            KernelShape(dtype: dtype, rows: 7, cols: 160, positions: 3, threads: 1),
+            KernelShape(dtype: dtype, rows: 130, cols: 2048, positions: 1, threads: 2),
+            KernelShape(dtype: dtype, rows: 99, cols: 1024, positions: 3, threads: 2),
         ]
     }
 
     /// Below `tiledMinimumPositions`, `MatrixKernels.matmul` runs the row kernels (Q8_0/Q4_0 as
     /// integer block dots over Q8_0 activations).
     @Test(arguments: shapes)
-    func tokenStepProductEqualsFloat64(_ shape: Shape) {
+    func tokenStepProductEqualsFloat64(_ shape: KernelShape) {
         #expect(shape.positions < MatrixKernels.tiledMinimumPositions)
         let bytes = OracleInputs.weights(shape.dtype, rows: shape.rows, cols: shape.cols, seed: UInt64(shape.rows * 1000 + shape.cols))
         let x = OracleInputs.activations(shape.positions * shape.cols, seed: 3)
