@@ -1,9 +1,20 @@
 import GGUF
+import TensorCore
 
 /// The output types of `llamakit convert` and their `general.file_type`
 /// (`docs/formats.md` §3.7).
 public enum ConversionType: String, Sendable, CaseIterable {
     case f32, f16, bf16, q8_0, q4_0
+
+    /// The lossless default for a checkpoint whose embedding is stored as `dtype`: f32 and f16
+    /// stay as they are, anything else becomes bf16 (Meta's own type).
+    public static func lossless(for dtype: DType?) -> ConversionType {
+        switch dtype {
+        case .f32?: return .f32
+        case .f16?: return .f16
+        default: return .bf16
+        }
+    }
 
     public var ggmlType: GGMLType {
         switch self {

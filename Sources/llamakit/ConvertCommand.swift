@@ -49,8 +49,7 @@ struct ConvertCommand: ParsableCommand {
                 self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
             let checkpoint = opened.directory
             let (config, tokenizer) = (opened.config, opened.tokenizer)
-            let sourceType = checkpoint.source.info(named: "tok_embeddings.weight")?.dtype
-            let target = type ?? (sourceType == .f32 ? .f32 : sourceType == .f16 ? .f16 : .bf16)
+            let target = type ?? .lossless(for: checkpoint.source.info(named: "tok_embeddings.weight")?.dtype)
             let name = checkpoint.path.split(separator: "/").last.map(String.init) ?? "model"
             let terminal = Console.stderrIsTerminal
             let summary = try Converter.convert(
