@@ -280,21 +280,18 @@ public final class PthFile: TensorSource {
     }
 
     public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? {
-        guard let index = indexByName[name] else {
-            throw InputError(.missing, "no such tensor", at: .tensor(name), file: path)
-        }
-        let record = tensors[index].record
-        let entry = directory.entries[tensors[index].entry]
-        let count = tensorInfos[index].elementCount
-        guard readPath == .mapped, entry.method == 0, !isBigEndian, count > 0,
-            StridedGather.isContiguous(shape: record.shape, strides: record.strides)
-        else { return nil }
-        let mapped = try mapping()
-        let start = entry.dataOffset + record.storageOffset * record.dtype.itemSize
-        return mapped.withBytes(start..<start + count * record.dtype.itemSize) { $0 }
+        guard let extent = try storedExtent(of: name), readPath == .mapped else { return nil }
+        return try mapping().withBytes(extent) { $0 }
     }
 
     public func storedRange(of name: String) throws -> StoredRange? {
+        guard let extent = try storedExtent(of: name) else { return nil }
+        return StoredRange(file: file, offset: extent.lowerBound, count: extent.count)
+    }
+
+    /// Where a tensor's bytes lie in the file when they can be used as stored: a stored (not
+    /// deflated) record, little-endian, contiguous and not empty; nil otherwise.
+    private func storedExtent(of name: String) throws -> Range<Int>? {
         guard let index = indexByName[name] else {
             throw InputError(.missing, "no such tensor", at: .tensor(name), file: path)
         }
@@ -303,8 +300,8 @@ public final class PthFile: TensorSource {
         let count = tensorInfos[index].elementCount
         guard entry.method == 0, !isBigEndian, count > 0, StridedGather.isContiguous(shape: record.shape, strides: record.strides)
         else { return nil }
-        let itemSize = record.dtype.itemSize
-        return StoredRange(file: file, offset: entry.dataOffset + record.storageOffset * itemSize, count: count * itemSize)
+        let start = entry.dataOffset + record.storageOffset * record.dtype.itemSize
+        return start..<start + count * record.dtype.itemSize
     }
 
     /// The tensor names a `data.pkl` describes, interpreted by the same allowlist machine as a
