@@ -1,14 +1,16 @@
 import TensorCore
 
-/// Q8_0 and Q4_0 quantization, bit-identical to ggml's `quantize_row_q8_0_ref` and
-/// `quantize_row_q4_0_ref` (`docs/formats.md` §3.3, §4), and their dequantization.
+/// Quantization into every `BlockFormat`, bit-identical to ggml's reference quantizers
+/// (`quantize_qN` of `ggml-quants.c` built with `-ffp-contract=off`; `docs/formats.md` §3.3, §4),
+/// and dequantization.
 ///
 /// Kernel file: raw buffers stay inside these functions. Every product and sum is a separately
 /// rounded f32 operation, as in the C reference (no fused multiply-add).
 public enum BlockQuantizer {
-    /// Quantizes `source` (a whole number of 32-element blocks) into `destination`.
-    /// Q8_0 goes through the SIMD `Q8_0Kernel`; the scalar `quantizeQ8_0` below is ggml's
-    /// recipe as written, kept for blocks with non-finite values and as the tests' oracle.
+    /// Quantizes `source` (a whole number of blocks) into `destination` without importance
+    /// weights: ggml's `quantize_row_*_ref`. Q8_0 goes through the SIMD `Q8_0Kernel`; the
+    /// scalar `quantizeQ8_0` below is ggml's recipe as written, kept for blocks with non-finite
+    /// values and as the tests' oracle.
     /// - Returns: how many inputs were NaN or infinite (the caller decides the policy).
     @discardableResult
     public static func quantize(
@@ -34,8 +36,74 @@ public enum BlockQuantizer {
             }
         case .q4_0:
             for block in 0..<blocks { nonFinite += quantizeQ4_0(source, block * n, destination, block * stride) }
+        default:
+            nonFinite = countNonFinite(source)
+            guard let x = source.baseAddress, let y = destination.baseAddress else { return nonFinite }
+            let scratch = KQuantizers.Scratch()
+            defer { scratch.deallocate() }
+            for block in 0..<blocks { quantizeBlock(format, x + block * n, y + block * stride, weights: nil, scratch) }
         }
         return nonFinite
+    }
+
+    /// Quantizes whole rows of `rowLength` values with importance weights (one per column, the
+    /// same for every row): ggml's `quantize_qN(src, dst, nrow, n_per_row, quant_weights)`, which
+    /// takes the `_impl` path. Formats without one (Q8_0) ignore the weights, as ggml does.
+    /// - Returns: how many inputs were NaN or infinite.
+    @discardableResult
+    public static func quantize(
+        rows source: UnsafeBufferPointer<Float>, rowLength: Int, as format: BlockFormat, importance: UnsafeBufferPointer<Float>,
+        into destination: UnsafeMutableRawBufferPointer
+    ) -> Int {
+        guard format.takesImportance else { return quantize(source, as: format, into: destination) }
+        let n = format.elementsPerBlock, stride = format.bytesPerBlock
+        precondition(rowLength > 0 && rowLength % n == 0 && source.count % rowLength == 0 && importance.count == rowLength)
+        precondition(destination.count >= source.count / n * stride)
+        let nonFinite = countNonFinite(source)
+        guard let x = source.baseAddress, let y = destination.baseAddress, let qw = importance.baseAddress else { return nonFinite }
+        let scratch = KQuantizers.Scratch()
+        defer { scratch.deallocate() }
+        let rowBytes = rowLength / n * stride
+        for row in 0..<(source.count / rowLength) {
+            let rowStart = x + row * rowLength
+            // The 32-value formats weigh by the mean square of the whole row.
+            let sigma2 = n == 32 ? KQuantizers.sumOfSquares(rowStart, rowLength) / Float(rowLength) : 0
+            for block in 0..<(rowLength / n) {
+                let out = y + row * rowBytes + block * stride
+                if n == 32 {
+                    LegacyQuantizers.weighted(format, rowStart + block * n, out, weights: qw + block * n, sigma2: sigma2, scratch)
+                } else {
+                    quantizeBlock(format, rowStart + block * n, out, weights: qw + block * n, scratch)
+                }
+            }
+        }
+        return nonFinite
+    }
+
+    private static func countNonFinite(_ source: UnsafeBufferPointer<Float>) -> Int {
+        var count = 0
+        for value in source where !value.isFinite { count += 1 }
+        return count
+    }
+
+    /// One block of a format other than Q8_0/Q4_0 (whose unweighted paths are above).
+    private static func quantizeBlock(
+        _ format: BlockFormat, _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights: UnsafePointer<Float>?,
+        _ scratch: KQuantizers.Scratch
+    ) {
+        switch format {
+        case .q4_1: LegacyQuantizers.q4_1(x, y)
+        case .q5_0: LegacyQuantizers.q5_0(x, y)
+        case .q5_1: LegacyQuantizers.q5_1(x, y)
+        case .q8_1: LegacyQuantizers.q8_1(x, y)
+        case .q2_K: KQuantizers.q2K(x, y, weights: weights, scratch)
+        case .q3_K: KQuantizers.q3K(x, y, weights: weights, scratch)
+        case .q4_K: KQuantizers.q4K(x, y, weights: weights, scratch)
+        case .q5_K: KQuantizers.q5K(x, y, weights: weights, scratch)
+        case .q6_K: KQuantizers.q6K(x, y, weights: weights, scratch)
+        case .q8_K: KQuantizers.q8K(x, y)
+        case .q8_0, .q4_0: preconditionFailure("\(format) is quantized by its own path")
+        }
     }
 
     /// - Returns: the block's count of non-finite inputs (counted in the pass that finds amax).
@@ -95,7 +163,7 @@ public enum BlockQuantizer {
         return Int32(value)
     }
 
-    /// Expands `source` (whole blocks of `format`) into f32 values.
+    /// Expands `source` (whole blocks of `format`) into f32 values, as ggml's `dequantize_row_*`.
     public static func dequantize(
         _ source: UnsafeRawBufferPointer, as format: BlockFormat, into destination: UnsafeMutableBufferPointer<Float>
     ) {
@@ -103,29 +171,7 @@ public enum BlockQuantizer {
         let blocks = source.count / stride
         precondition(destination.count >= blocks * n)
         guard let base = source.baseAddress, let out = destination.baseAddress else { return }
-        switch format {
-        case .q8_0: for block in 0..<blocks { dequantizeQ8_0(base + block * stride, into: out + block * n) }
-        case .q4_0: for block in 0..<blocks { dequantizeQ4_0(base + block * stride, into: out + block * n) }
-        }
-    }
-
-    @inline(__always) private static func scale(_ block: UnsafeRawPointer) -> Float {
-        FloatConversion.float(f16: UInt16(littleEndian: block.loadUnaligned(as: UInt16.self)))
-    }
-
-    @inline(__always) private static func dequantizeQ8_0(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
-        let d = scale(block)
-        let q = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: Int8.self)
-        for j in 0..<32 { out[j] = Float(q[j]) * d }
-    }
-
-    @inline(__always) private static func dequantizeQ4_0(_ block: UnsafeRawPointer, into out: UnsafeMutablePointer<Float>) {
-        let d = scale(block)
-        let q = (block + BlockFormat.valuesOffset).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<16 {
-            out[j] = Float(Int32(q[j] & 0x0F) - 8) * d
-            out[j + 16] = Float(Int32(q[j] >> 4) - 8) * d
-        }
+        for block in 0..<blocks { BlockDequantizer.block(format, base + block * stride, out + block * n) }
     }
 }
 

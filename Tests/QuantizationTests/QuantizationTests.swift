@@ -33,7 +33,7 @@ import Testing
 
     /// ggml's own C reference (fixtures/quantization/ggml_ref.c, compiled by the fixture script):
     /// every one of the 397 blocks byte-identical.
-    @Test(arguments: BlockFormat.allCases)
+    @Test(arguments: [BlockFormat.q8_0, .q4_0])
     func quantizeMatchesGGMLsCReference(_ format: BlockFormat) throws {
         let output = try Self.quantized(format)
         let expected = try Self.bytes("\(format.rawValue).c.bin")
@@ -44,7 +44,7 @@ import Testing
     /// gguf-py agrees with ggml everywhere except one known case: a Q4_0 block of negative zeros.
     /// ggml's loop keeps max = +0.0 (strict `<`), so d = +0/−8 = −0.0 → 0x8000; gguf-py takes
     /// the element at argmax (−0.0), so d = +0.0 → 0x0000. LlamaKit follows ggml (block 385).
-    @Test(arguments: BlockFormat.allCases)
+    @Test(arguments: [BlockFormat.q8_0, .q4_0])
     func quantizeMatchesGGUFPy(_ format: BlockFormat) throws {
         let output = try Self.quantized(format)
         let expected = try Self.bytes("\(format.rawValue).bin")
@@ -56,7 +56,7 @@ import Testing
         }
     }
 
-    @Test(arguments: BlockFormat.allCases)
+    @Test(arguments: [BlockFormat.q8_0, .q4_0])
     func dequantizeMatchesGGUFPy(_ format: BlockFormat) throws {
         let quantized = try Self.bytes("\(format.rawValue).bin")
         let expected = try Self.floats("\(format.rawValue).deq.f32")
@@ -96,7 +96,7 @@ import Testing
         #expect(FloatConversion.float(bf16: FloatConversion.bf16Bits(1.5)) == 1.5)
     }
 
-    @Test(arguments: BlockFormat.allCases)
+    @Test(arguments: [BlockFormat.q8_0, .q4_0])
     func nonFiniteInputsAreCountedNotCrashed(_ format: BlockFormat) {
         var values = [Float](repeating: 1, count: 64)
         values[3] = .nan

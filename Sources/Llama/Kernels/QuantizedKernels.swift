@@ -23,7 +23,7 @@ enum QuantizedKernels {
         let n = format.elementsPerBlock, stride = format.bytesPerBlock
         let blocks = positions * cols / n
         var encoded = [UInt8](repeating: 0, count: blocks * stride)
-        encoded.withUnsafeMutableBytes {
+        _ = encoded.withUnsafeMutableBytes {
             BlockQuantizer.quantize(UnsafeBufferPointer(start: x, count: positions * cols), as: format, into: $0)
         }
         var scales = [Float](repeating: 0, count: blocks)
