@@ -1,5 +1,6 @@
 import BinaryIO
 import GGUF
+import Quantization
 
 /// GGUF → GGUF in another type (`llamakit quantize`): metadata carried over in order with
 /// `general.file_type` and `general.quantization_version` set; the same type policy as
@@ -39,10 +40,10 @@ public enum Requantizer {
                     try sink(raw)
                     return
                 }
-                guard [.f32, .f16, .bf16, .q8_0, .q4_0].contains(tensor.type) else {
+                guard [.f32, .f16, .bf16].contains(tensor.type) || BlockFormat(tensor.type.dtype)?.isWeightFormat == true else {
                     throw InputError(
-                        .malformed,
-                        "cannot requantize from \(tensor.type.name) (LlamaKit reads f32, f16, bf16, q8_0, q4_0)", at: .tensor(tensor.name))
+                        .unsupported, "cannot requantize from \(tensor.type.name): LlamaKit reads f32, f16, bf16 and ggml's block formats",
+                        at: .tensor(tensor.name))
                 }
                 try TensorEncoder.encodeTensor(
                     raw, dtype: tensor.type.dtype, count: tensor.shape.reduce(1, *), as: targets[index], name: tensor.name,

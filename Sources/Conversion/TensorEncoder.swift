@@ -4,21 +4,37 @@ import GGUF
 import Quantization
 import TensorCore
 
-/// Tensor bytes (f32/f16/bf16, or Q8_0/Q4_0 when requantizing) → the bytes of a GGUF tensor
-/// type, with the conversion policies: non-finite values are refused and F16 refuses values
-/// beyond ±65504 rather than writing inf. Shared by `convert` and `quantize`.
+/// Tensor bytes (f32/f16/bf16, or any block format when requantizing) → the bytes of a GGUF
+/// tensor type, with the conversion policies: non-finite values are refused and F16 refuses
+/// values beyond ±65504 rather than writing inf. Shared by `convert` and `quantize`.
 enum TensorEncoder {
+    /// How a tensor is quantized: its row length, and the importance weights of its columns
+    /// (an imatrix entry) when there are any.
+    struct RowPlan {
+        var rowLength: Int
+        var importance: [Float]?
+    }
+
+    /// Whether LlamaKit can write tensors of `type`.
+    static func canEncode(_ type: GGMLType) -> Bool {
+        switch type {
+        case .f32, .f16, .bf16: return true
+        default: return BlockFormat(type.dtype)?.isWeightFormat ?? false
+        }
+    }
+
     /// Bytes that `count` elements take as `type`.
     static func encodedSize(_ count: Int, as type: GGMLType, name: String) throws -> Int {
-        guard ConversionType.allCases.contains(where: { $0.ggmlType == type }) else {
-            throw InputError(.unsupported, "cannot encode \(type.name)", at: .tensor(name))
-        }
+        guard canEncode(type) else { throw InputError(.unsupported, "cannot encode \(type.name)", at: .tensor(name)) }
         return type.layout.byteCount(elements: count)
     }
 
-    /// Encodes `values` (already checked by `convertChunk`: finite, and within ±65504 for F16)
-    /// into exactly `out`.
-    private static func encode(_ values: UnsafeBufferPointer<Float>, as type: GGMLType, into out: UnsafeMutableRawBufferPointer) {
+    /// Encodes `values` (already checked by `convertChunk`: finite, and within ±65504 for F16;
+    /// whole rows when `importance` is given) into exactly `out`.
+    private static func encode(
+        _ values: UnsafeBufferPointer<Float>, as type: GGMLType, importance: UnsafeBufferPointer<Float>?,
+        into out: UnsafeMutableRawBufferPointer
+    ) {
         switch type {
         case .f32:
             for (index, value) in values.enumerated() {
@@ -29,7 +45,12 @@ enum TensorEncoder {
         case .bf16:
             FloatConversion.toBF16(values, into: out)
         default:
-            BlockQuantizer.quantize(values, as: BlockFormat(type.dtype)!, into: out)
+            let format = BlockFormat(type.dtype)!
+            if let importance {
+                BlockQuantizer.quantize(rows: values, rowLength: importance.count, as: format, importance: importance, into: out)
+            } else {
+                BlockQuantizer.quantize(values, as: format, into: out)
+            }
         }
     }
 
@@ -40,15 +61,19 @@ enum TensorEncoder {
         let out: UnsafeMutableRawBufferPointer
     }
 
-    /// A whole tensor (`raw`: `count` elements of `dtype`) encoded as `type` in chunks of
-    /// `Converter.chunkElements` (a multiple of every block size), each handed to `emit`, so
-    /// memory stays a few megabytes whatever the tensor. `scratch` and `encoded` are reused
-    /// across tensors. Shared by `convert` and `quantize`.
+    /// A whole tensor (`raw`: `count` elements of `dtype`) encoded as `type` in chunks of about
+    /// `Converter.chunkElements` (whole blocks; whole rows when importance weights are given),
+    /// each handed to `emit`, so memory stays a few megabytes whatever the tensor. `scratch`
+    /// and `encoded` are reused across tensors. Shared by `convert` and `quantize`.
     static func encodeTensor(
-        _ raw: UnsafeRawBufferPointer, dtype: DType, count: Int, as type: GGMLType, name: String, threads: Int,
-        scratch: inout [Float], encoded: inout [UInt8], emit: (UnsafeRawBufferPointer) throws -> Void
+        _ raw: UnsafeRawBufferPointer, dtype: DType, count: Int, as type: GGMLType, rows: RowPlan? = nil, name: String,
+        threads: Int, scratch: inout [Float], encoded: inout [UInt8], emit: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
-        let chunk = min(count, Converter.chunkElements)
+        let importance = rows?.importance
+        // The importance-weighted 32-value quantizers weigh by statistics of the whole row.
+        let unit = importance == nil ? max(Self.splitUnit, type.layout.elements) : rows!.rowLength
+        let chunkElements = max(1, Converter.chunkElements / unit) * unit
+        let chunk = min(count, chunkElements)
         if scratch.count < chunk { scratch = [Float](repeating: 0, count: chunk) }
         let chunkBytes = try encodedSize(chunk, as: type, name: name)
         if encoded.count < chunkBytes { encoded = [UInt8](repeating: 0, count: chunkBytes) }
@@ -56,12 +81,12 @@ enum TensorEncoder {
             try encoded.withUnsafeMutableBytes { output in
                 var start = 0
                 while start < count {
-                    let length = min(Converter.chunkElements, count - start)
+                    let length = min(chunkElements, count - start)
                     let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<(try encodedSize(length, as: type, name: name))])
                     try convertChunk(
                         UnsafeRawBufferPointer(rebasing: raw[byteOffset(start, dtype)..<byteOffset(start + length, dtype)]), dtype: dtype,
-                        firstElement: start, as: type, name: name, values: UnsafeMutableBufferPointer(rebasing: values[0..<length]),
-                        into: out, threads: threads)
+                        firstElement: start, as: type, importance: importance, unit: unit, name: name,
+                        values: UnsafeMutableBufferPointer(rebasing: values[0..<length]), into: out, threads: threads)
                     try emit(UnsafeRawBufferPointer(out))
                     start += length
                 }
@@ -74,15 +99,15 @@ enum TensorEncoder {
 
     /// One chunk of a tensor (`raw`, elements of `dtype` starting at element `firstElement` of
     /// the tensor) widened or dequantized to f32 in `values`, checked finite and encoded as
-    /// `type` into `out`, split over `threads` threads in whole 32-element blocks.
-    /// Errors are the same, and name the same element, whatever the thread count.
+    /// `type` into `out`, split over `threads` threads in whole units of `unit` elements (whole
+    /// blocks, or whole rows with `importance`). The output is the same for any thread count,
+    /// and so are errors, which name the same element.
     static func convertChunk(
-        _ raw: UnsafeRawBufferPointer, dtype: DType, firstElement: Int, as type: GGMLType, name: String,
-        values: UnsafeMutableBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer, threads: Int
+        _ raw: UnsafeRawBufferPointer, dtype: DType, firstElement: Int, as type: GGMLType, importance: [Float]? = nil,
+        unit: Int = splitUnit, name: String, values: UnsafeMutableBufferPointer<Float>, into out: UnsafeMutableRawBufferPointer,
+        threads: Int
     ) throws {
         let count = values.count
-        // Threads split on whole blocks of every type (a multiple of each block size).
-        let unit = Self.splitUnit
         let blocks = (count + unit - 1) / unit
         let parts = count < 1 << 16 ? 1 : max(1, min(threads, blocks))
         let shared = Shared(raw: raw, values: values, out: out)
@@ -111,7 +136,11 @@ enum TensorEncoder {
                     : InputError(
                         .notAllowed, "element \(element) is \(values[bad]): refusing to convert non-finite weights", at: .tensor(name))
             }
-            encode(UnsafeBufferPointer(values), as: type, into: out)
+            if let importance {
+                importance.withUnsafeBufferPointer { encode(UnsafeBufferPointer(values), as: type, importance: $0, into: out) }
+            } else {
+                encode(UnsafeBufferPointer(values), as: type, importance: nil, into: out)
+            }
             return nil
         }
         if parts == 1 {
@@ -124,10 +153,11 @@ enum TensorEncoder {
         if let error = errors.first { throw error }
     }
 
-    /// Elements a worker thread's share is a multiple of: whole blocks of the encoded type.
-    private static let splitUnit = 32
+    /// The smallest share of a worker thread: whole blocks of the 32-value types (K types use
+    /// their 256).
+    static let splitUnit = 32
 
-    /// f32/f16/bf16 widened, Q8_0/Q4_0 dequantized to f32.
+    /// f32/f16/bf16 widened, block formats dequantized to f32.
     /// - Returns: false for a type LlamaKit cannot read.
     private static func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>) -> Bool {
         guard let format = BlockFormat(dtype) else { return FloatConversion.widen(raw, dtype: dtype, into: values) }

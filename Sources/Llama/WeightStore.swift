@@ -36,7 +36,7 @@ final class WeightStore {
         guard WeightMatrix.supported.contains(info.dtype) else {
             throw InputError(
                 .unsupported,
-                "type \(info.dtype.rawValue) is not supported by the forward pass (f32, f16, bf16, q8_0, q4_0 are)", at: .tensor(name))
+                "type \(info.dtype.rawValue) is not supported by the forward pass (\(WeightMatrix.supportedNames) are)", at: .tensor(name))
         }
         return WeightMatrix(dtype: info.dtype, rows: rows, cols: cols, base: try bytes(of: name, count: info.byteCount))
     }

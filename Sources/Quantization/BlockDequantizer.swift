@@ -81,14 +81,6 @@ enum BlockDequantizer {
         }
     }
 
-    /// Q3_K's 6-bit scale `j`, offset by −32: low 4 bits in bytes 0–7 (two per byte), high 2 bits
-    /// in bytes 8–11 (ggml's kmask shuffle).
-    @inline(__always) static func q3KScale(_ j: Int, _ scales: UnsafeRawPointer) -> Int32 {
-        let low = j < 8 ? scales.load(fromByteOffset: j, as: UInt8.self) & 0xF : scales.load(fromByteOffset: j - 8, as: UInt8.self) >> 4
-        let high = (scales.load(fromByteOffset: 8 + j % 4, as: UInt8.self) >> (2 * (j / 4))) & 3
-        return Int32(low | (high << 4)) - 32
-    }
-
     private static func q3K(_ b: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = f16(b, 108)
         var out = y
@@ -98,7 +90,7 @@ enum BlockDequantizer {
             let q = 32 + 32 * half
             for shift in stride(from: 0, to: 8, by: 2) {
                 for part in 0..<2 {
-                    let dl = d * Float(q3KScale(scale, b + 96))
+                    let dl = d * Float(KQuantScales.q3K(scale, b.assumingMemoryBound(to: UInt8.self) + 96))
                     scale += 1
                     for l in 0..<16 {
                         let low = Int32((byte(b, q + 16 * part + l) >> shift) & 3)
@@ -121,8 +113,8 @@ enum BlockDequantizer {
         var u1: UInt8 = 1
         var u2: UInt8 = 2
         for index in 0..<4 {
-            let (sc1, m1) = KQuantizers.scaleAndMin(2 * index, packed)
-            let (sc2, m2) = KQuantizers.scaleAndMin(2 * index + 1, packed)
+            let (sc1, m1) = KQuantScales.k4(2 * index, packed)
+            let (sc2, m2) = KQuantScales.k4(2 * index + 1, packed)
             let d1 = d * Float(sc1)
             let min1 = dmin * Float(m1)
             let d2 = d * Float(sc2)

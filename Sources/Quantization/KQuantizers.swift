@@ -179,7 +179,7 @@ enum KQuantizers {
         }
         let d = loadF16(y, 108)
         for j in 0..<16 {
-            let dj = d * Float(BlockDequantizer.q3KScale(j, packed))
+            let dj = d * Float(KQuantScales.q3K(j, packed))
             if dj == 0 { continue }
             for i in 0..<16 {
                 levels[16 * j + i] = Int8(ScaleSearch.clamp(ScaleSearch.nearestInt(x[16 * j + i] / dj), -4, 3) + 4)
@@ -217,12 +217,6 @@ enum KQuantizers {
                 q[j] |= (lm(j) >> 4) << 6
             }
         }
-    }
-
-    /// ggml's `get_scale_min_k4`: the 6-bit scale and min of sub-block `j`.
-    @inline(__always) static func scaleAndMin(_ j: Int, _ q: UnsafePointer<UInt8>) -> (scale: UInt8, min: UInt8) {
-        if j < 4 { return (q[j] & 63, q[j + 4] & 63) }
-        return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
     }
 
     /// The shared body of Q4_K (`nmax` 15) and Q5_K (`nmax` 31): sub-block scales and mins of
@@ -281,7 +275,7 @@ enum KQuantizers {
         let d = loadF16(y, 0)
         let dmin = loadF16(y, 2)
         for j in 0..<8 {
-            let (scale, minimum) = scaleAndMin(j, packed)
+            let (scale, minimum) = KQuantScales.k4(j, packed)
             let dj = d * Float(scale)
             if dj == 0 { continue }
             let offset = dmin * Float(minimum)

@@ -4,7 +4,7 @@ import Dispatch
 ///
 /// Kernel file. A prompt (≥ `tiledMinimumPositions`) goes through `TileKernels` (weight rows
 /// widened once per tile of 4 rows × 3 positions). Fewer positions — a token step — take one
-/// weight row at a time: Q8_0/Q4_0 as integer block dots (`QuantizedKernels`), f16/bf16 widened
+/// weight row at a time: block formats as integer block dots (`QuantizedKernels`), f16/bf16 widened
 /// inside the dot product, f32 in place; either way every weight is read once per call. Rows
 /// are split into one large chunk per thread (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a
 /// call, so small matrices stay on one thread; `docs/forward-pass.md` §8.7).
@@ -26,7 +26,9 @@ enum MatrixKernels {
     ) {
         let work = w.rows * w.cols * max(positions, 1)
         let chunks = work < 1 << 18 ? 1 : max(1, min(threads, w.rows / TileKernels.rowsPerTile))
-        let quantized = w.dtype == .q8_0 || w.dtype == .q4_0 ? QuantizedKernels.quantize(x, positions: positions, cols: w.cols) : nil
+        let quantized = QuantizedKernels.activationFormat(for: w.dtype).map {
+            QuantizedKernels.quantize(x, positions: positions, cols: w.cols, as: $0)
+        }
         let tiled = positions >= tiledMinimumPositions && TileKernels.supports(w)
         let output = SharedPointer(pointer: out)
         func dispatch(_ x: UnsafePointer<Float>) {
@@ -51,7 +53,7 @@ enum MatrixKernels {
             }
         }
         if tiled, let quantized {
-            // The tiled product takes the Q8_0 activations back to f32 (exactly: d · q), so a
+            // The tiled product takes the quantized activations back to f32 (d · q), so a
             // prompt and a token step compute the same products.
             QuantizedKernels.dequantize(quantized, positions: positions).withUnsafeBufferPointer { dispatch($0.baseAddress!) }
         } else {

@@ -5,8 +5,8 @@ import TensorCore
 ///
 /// Kernel file: holds a raw pointer into a mapping (or a buffer owned by `WeightStore`) that
 /// outlives every use, because `LlamaModel` keeps the store and the source alive.
-/// Rows decode to f32 on the fly: f32 (copy), bf16 (shift), f16 (a 64 K-entry table), Q8_0 and
-/// Q4_0 through `BlockQuantizer.dequantize`, the one definition of those formats.
+/// Rows decode to f32 on the fly: f32 (copy), bf16 (shift), f16 (a 64 K-entry table), every
+/// block format through `BlockQuantizer.dequantize`, the one definition of those formats.
 struct WeightMatrix: @unchecked Sendable {
     let dtype: DType
     let rows: Int
@@ -16,7 +16,9 @@ struct WeightMatrix: @unchecked Sendable {
     /// The block format of a quantized matrix (nil for f32, f16, bf16).
     let format: BlockFormat?
 
-    static let supported: Set<DType> = [.f32, .f16, .bf16, .q8_0, .q4_0]
+    static let supported: Set<DType> = Set([.f32, .f16, .bf16] + BlockFormat.allCases.filter(\.isWeightFormat).map(\.dtype))
+
+    static var supportedNames: String { DType.allCases.filter(supported.contains).map(\.rawValue).joined(separator: ", ") }
 
     init(dtype: DType, rows: Int, cols: Int, base: UnsafeRawPointer) {
         precondition(Self.supported.contains(dtype) && cols % dtype.blockSize == 0)
@@ -54,7 +56,7 @@ struct WeightMatrix: @unchecked Sendable {
                     for i in 0..<n { out[i] = table[Int(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))] }
                 }
             #endif
-        case .q8_0, .q4_0:
+        case _ where format != nil:
             BlockQuantizer.dequantize(
                 UnsafeRawBufferPointer(start: p, count: rowBytes), as: format!, into: UnsafeMutableBufferPointer(start: out, count: n))
         default:
