@@ -37,7 +37,8 @@ let package = Package(
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(
-            name: "FuzzHarnesses", dependencies: ["TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
+            name: "FuzzHarnesses",
+            dependencies: ["TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [

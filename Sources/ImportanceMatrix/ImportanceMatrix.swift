@@ -110,7 +110,8 @@ public struct ImportanceMatrix: Sendable {
     static func checkFinite(_ weights: [Float], _ name: String, _ how: String) throws {
         guard let index = weights.firstIndex(where: { !$0.isFinite }) else { return }
         throw InputError(
-            .notAllowed, "importance \(index) is \(weights[index]) (\(how)); expected finite values (llama-quantize refuses non-finite ones)",
+            .notAllowed,
+            "importance \(index) is \(weights[index]) (\(how)); expected finite values (llama-quantize refuses non-finite ones)",
             at: .tensor(name))
     }
 }
@@ -118,9 +119,6 @@ public struct ImportanceMatrix: Sendable {
 // MARK: - Legacy `.dat`
 
 extension ImportanceMatrix {
-    /// The smallest legacy entry: name length, one name byte, ncall, nval, one value.
-    static let minimumEntryBytes = 17
-
     /// i32 entry count; per entry i32 name length, name, i32 ncall, i32 nval, nval f32 (each the
     /// mean squared activation times ncall); then optionally i32 chunk count, i32 dataset length
     /// and the dataset name. Little-endian throughout.
@@ -133,12 +131,8 @@ extension ImportanceMatrix {
                 throw InputError(
                     count == 0 ? .missing : .outOfRange, "entry count is \(count); expected at least 1", at: .byteOffset(countAt))
             }
-            guard count <= r.remaining / minimumEntryBytes else {
-                throw InputError(
-                    .truncated,
-                    "truncated: \(count) entries need at least \(count) × \(minimumEntryBytes) bytes, \(r.remaining) remain",
-                    at: .byteOffset(countAt))
-            }
+            // No reservation by `count`: each entry takes at least 17 bytes or throws, so the
+            // loop is bounded by the file size.
             var entries: [String: [Float]] = [:]
             for _ in 0..<count {
                 let (name, weights) = try legacyEntry(&r)
@@ -205,7 +199,8 @@ extension ImportanceMatrix {
             throw InputError(.malformed, "dataset name is not valid UTF-8", at: .byteOffset(at + 4))
         }
         guard r.isAtEnd else {
-            throw InputError(.malformed, "\(r.remaining) bytes after the dataset name; expected the end of the file", at: .byteOffset(r.fileOffset))
+            throw InputError(
+                .malformed, "\(r.remaining) bytes after the dataset name; expected the end of the file", at: .byteOffset(r.fileOffset))
         }
         let name = cString(dataset)
         return (chunkCount, name.isEmpty ? [] : [name])
@@ -242,7 +237,11 @@ extension ImportanceMatrix {
             for suffix in [sumsSuffix, countsSuffix] where tensor.name.hasSuffix(suffix) {
                 let base = String(decoding: tensor.name.utf8.dropLast(suffix.utf8.count), as: UTF8.self)
                 guard !base.isEmpty else { throw InputError(.malformed, "no tensor name before '\(suffix)'", at: .tensor(tensor.name)) }
-                if suffix == sumsSuffix { pairs[base, default: (nil, nil)].sums = tensor } else { pairs[base, default: (nil, nil)].counts = tensor }
+                if suffix == sumsSuffix {
+                    pairs[base, default: (nil, nil)].sums = tensor
+                } else {
+                    pairs[base, default: (nil, nil)].counts = tensor
+                }
             }
         }
         guard !pairs.isEmpty else {
@@ -252,11 +251,14 @@ extension ImportanceMatrix {
         for (name, pair) in pairs {
             guard let sums = pair.sums, let counts = pair.counts else {
                 let absent = name + (pair.sums == nil ? sumsSuffix : countsSuffix)
-                throw InputError(.missing, "no such tensor; expected it beside '\(name)\(pair.sums == nil ? countsSuffix : sumsSuffix)'", at: .tensor(absent))
+                throw InputError(
+                    .missing, "no such tensor; expected it beside '\(name)\(pair.sums == nil ? countsSuffix : sumsSuffix)'",
+                    at: .tensor(absent))
             }
             entries[name] = try ggufEntry(file, name, sums: sums, counts: counts)
         }
-        return ImportanceMatrix(format: .gguf, path: path, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize, entries: entries)
+        return ImportanceMatrix(
+            format: .gguf, path: path, datasets: datasets, chunkCount: chunkCount, chunkSize: chunkSize, entries: entries)
     }
 
     private static func u32(_ file: GGUFFile, _ key: String) throws -> Int {
@@ -280,7 +282,9 @@ extension ImportanceMatrix {
     }
 
     /// sums / round(count) per expert; 1 for an expert that never saw a token.
-    private static func ggufEntry(_ file: GGUFFile, _ name: String, sums: GGUFFile.TensorInfo, counts: GGUFFile.TensorInfo) throws -> [Float] {
+    private static func ggufEntry(_ file: GGUFFile, _ name: String, sums: GGUFFile.TensorInfo, counts: GGUFFile.TensorInfo) throws
+        -> [Float]
+    {
         let values = try floats(file, sums)
         let rawCounts = try floats(file, counts)
         guard !rawCounts.isEmpty, !values.isEmpty else {
