@@ -16,6 +16,9 @@ public struct ImportanceMatrix: Sendable {
     public enum Limits {
         /// A legacy entry name; ggml names are at most 63 bytes.
         public static let maxNameBytes = 1024
+        /// Legacy entries (a model has thousands of matrices at most): each costs a dictionary
+        /// slot and a name, far more memory than its 17 smallest bytes in the file.
+        public static let maxEntries = 1 << 20
     }
 
     public let format: Format
@@ -130,6 +133,9 @@ extension ImportanceMatrix {
             guard count > 0 else {
                 throw InputError(
                     count == 0 ? .missing : .outOfRange, "entry count is \(count); expected at least 1", at: .byteOffset(countAt))
+            }
+            guard count <= Limits.maxEntries else {
+                throw InputError(.overLimit, "entry count \(count) exceeds the cap of \(Limits.maxEntries)", at: .byteOffset(countAt))
             }
             // No reservation by `count`: each entry takes at least 17 bytes or throws, so the
             // loop is bounded by the file size.
