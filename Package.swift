@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
         .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
+        .target(name: "ImportanceMatrix", dependencies: ["GGUF", "BinaryIO"]),
         .target(
             name: "ModelLoading",
             dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
@@ -36,7 +37,8 @@ let package = Package(
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(
-            name: "FuzzHarnesses", dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
+            name: "FuzzHarnesses",
+            dependencies: ["TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
@@ -51,6 +53,7 @@ let package = Package(
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorCore"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
+        .testTarget(name: "ImportanceMatrixTests", dependencies: ["ImportanceMatrix", "GGUF", "BinaryIO"]),
         .testTarget(
             name: "ConversionTests",
             dependencies: [

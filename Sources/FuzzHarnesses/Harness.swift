@@ -1,6 +1,7 @@
 import BinaryIO
 import Foundation
 import GGUF
+import ImportanceMatrix
 import Llama
 import LlamaTokenizers
 import TensorCore
@@ -11,7 +12,7 @@ import TorchCheckpoint
 /// must return or throw `InputError` — never crash, hang or allocate without bound. File-based
 /// readers get the bytes through a file in `/dev/shm` (or the temporary directory).
 public enum Harness: String, CaseIterable, Sendable {
-    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy
+    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy, imatrix
 
     public func run(_ bytes: [UInt8]) {
         do {
@@ -39,6 +40,16 @@ public enum Harness: String, CaseIterable, Sendable {
                 try Self.withFile(bytes) { path in
                     let file = try GGUFFile(path: path)
                     for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
+                }
+            case .imatrix:
+                try Self.withFile(bytes) { path in
+                    let imatrix = try ImportanceMatrix.load(path: path)
+                    _ = imatrix.ggufKeys
+                    // Every lookup; a length that disagrees throws InputError, which is fine here.
+                    for name in imatrix.tensorNames {
+                        do { _ = try imatrix.weights(for: name, columns: 1) } catch is InputError {}
+                        do { _ = try imatrix.weights(for: name, columns: 8, experts: 3) } catch is InputError {}
+                    }
                 }
             }
         } catch is InputError {
