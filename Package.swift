@@ -30,10 +30,10 @@ let package = Package(
             name: "ModelLoading",
             dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
-        .target(name: "Verification", dependencies: ["ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
+        .target(name: "Verification", dependencies: ["Conversion", "ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .target(
             name: "Conversion",
-            dependencies: ["ModelLoading", "Llama", "GGUF", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+            dependencies: ["ModelLoading", "Llama", "GGUF", "ImportanceMatrix", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(
@@ -43,7 +43,7 @@ let package = Package(
             name: "llamakit",
             dependencies: [
                 "TorchCheckpoint", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO", "ModelLoading", "Verification", "Conversion",
-                "GGUF", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "GGUF", "ImportanceMatrix", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),

@@ -1,5 +1,6 @@
 import BinaryIO
 import GGUF
+import ImportanceMatrix
 import Llama
 import LlamaTokenizers
 import ModelLoading
@@ -12,13 +13,18 @@ import TensorCore
 
 /// Meta checkpoint → GGUF, one tensor at a time (`docs/formats.md` §3.4–§3.8).
 ///
-/// Names mapped to llama.cpp's, 1-D tensors kept F32, every other tensor in the target type;
-/// every `general.*` and `llama.*` key with the value type gguf-py writes; the tokenizer
-/// embedded; `rope_freqs.weight` for Llama 3.1-style scaling; a tied `output.weight` dropped.
-/// Non-finite weights are refused with the tensor's name.
+/// Names mapped to llama.cpp's, each tensor's type chosen as llama-quantize would choose it from
+/// an F16 file of the same model (`QuantizationMix`; 1-D tensors F32); every `general.*` and
+/// `llama.*` key with the value type gguf-py writes; the tokenizer embedded; `rope_freqs.weight`
+/// for Llama 3.1-style scaling; a tied `output.weight` dropped. Non-finite weights are refused
+/// with the tensor's name.
 public enum Converter {
     public struct Options: Sendable {
         public var type: ConversionType
+        /// llama-quantize's `--output-tensor-type`, `--token-embedding-type`, `--pure`, `--tensor-type`.
+        public var overrides: TensorTypeOverrides
+        /// llama-quantize's `--imatrix`.
+        public var importance: ImportanceMatrix?
         public var name: String
         /// Overrides the Llama 3.1 scaling factor chosen from the model's identity.
         public var ropeScalingFactor: Double?
@@ -29,10 +35,12 @@ public enum Converter {
         /// fsync the output before renaming it into place (default true).
         public var sync: Bool
         public init(
-            type: ConversionType, name: String, ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1,
-            sync: Bool = true
+            type: ConversionType, overrides: TensorTypeOverrides = .none, importance: ImportanceMatrix? = nil, name: String,
+            ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1, sync: Bool = true
         ) {
             self.type = type
+            self.overrides = overrides
+            self.importance = importance
             self.name = name
             self.ropeScalingFactor = ropeScalingFactor
             self.vocabOnly = vocabOnly
@@ -46,6 +54,7 @@ public enum Converter {
         public var droppedTiedOutput: Bool
         public var ropeScalingFactor: Double?
         public var bytes: Int
+        public var report: QuantizationReport
     }
 
     /// Elements converted per step: a multiple of every block size.
@@ -68,10 +77,13 @@ public enum Converter {
     ) throws -> Summary {
         let droppedTied = try !options.vocabOnly && isTiedOutput(source)
         let scaling = options.ropeScalingFactor ?? config.ropeScalingFactor
-        let plan = Self.plan(source, config: config, options: options, droppingOutput: droppedTied, ropeScaling: scaling)
-        var writer = try Self.header(config: config, tokenizer: tokenizer, options: options, plan: plan)
+        let request = QuantizationRequest(preset: options.type, overrides: options.overrides, importance: options.importance)
+        let (plan, mix) = try Self.plan(
+            source, config: config, options: options, request: request, droppingOutput: droppedTied, ropeScaling: scaling)
+        let writer = try Self.header(config: config, tokenizer: tokenizer, options: options, request: request, plan: plan)
         var scratch: [Float] = []
         var encoded: [UInt8] = []
+        var missing: [String] = []
         try writer.write(to: path, sync: options.sync) { index, sink in
             let tensor = plan[index]
             progress?(index, plan.count, tensor.gguf)
@@ -87,6 +99,7 @@ public enum Converter {
                 try sink.copy(range)
                 return
             }
+            let rows = try request.rows(for: tensor.gguf, shape: tensor.shape, type: tensor.type, missing: &missing)
             try source.withBytes(of: meta) { raw in
                 // Meta's bf16 weights go into a bf16 file bit for bit.
                 if tensor.type == .bf16 && info.dtype == .bf16 {
@@ -94,12 +107,13 @@ public enum Converter {
                     return
                 }
                 try TensorEncoder.encodeTensor(
-                    raw, dtype: info.dtype, count: info.elementCount, as: tensor.type, name: meta, threads: options.threads,
-                    scratch: &scratch, encoded: &encoded
+                    raw, dtype: info.dtype, count: info.elementCount, as: tensor.type, rows: rows, name: meta,
+                    threads: options.threads, scratch: &scratch, encoded: &encoded
                 ) { try sink($0) }
             }
         }
-        return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0)
+        let report = QuantizationReport(types: plan.map(\.type), fallbacks: mix.fallbacks, withoutImportance: missing)
+        return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0, report: report)
     }
 
     /// Whether `output.weight` is the embedding bit for bit (Llama 3.2 1B/3B tie them), so the
@@ -117,29 +131,31 @@ public enum Converter {
         }
     }
 
-    /// Every tensor's GGUF name and type: 1-D tensors and norms F32, rows that are not whole
-    /// blocks F16, the rest the target type; plus `rope_freqs.weight` for Llama 3.1 scaling.
+    /// Every tensor's GGUF name and type, chosen by `QuantizationMix` over the file's tensor
+    /// list (1-D tensors and norms F32), plus `rope_freqs.weight` for Llama 3.1 scaling.
     private static func plan(
-        _ source: any TensorSource, config: LlamaConfig, options: Options, droppingOutput: Bool, ropeScaling: Double?
-    ) -> [Planned] {
+        _ source: any TensorSource, config: LlamaConfig, options: Options, request: QuantizationRequest, droppingOutput: Bool,
+        ropeScaling: Double?
+    ) throws -> ([Planned], MixPlan) {
         var plan: [Planned] = []
         for info in options.vocabOnly ? [] : source.tensorInfos {
             guard let name = GGUFNames.gguf(for: info.name), !(droppingOutput && info.name == "output.weight") else { continue }
-            let isVector = info.shape.count == 1 || name.hasSuffix("_norm.weight")
-            var type = isVector ? GGMLType.f32 : options.type.ggmlType
-            if !type.layout.holdsWholeBlocks(info.shape.last ?? 0) { type = .f16 }
-            plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: type))
+            plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: .f32))
         }
         if ropeScaling != nil && !options.vocabOnly {
             plan.append(Planned(gguf: "rope_freqs.weight", meta: nil, shape: [config.headDim / 2], type: .f32))
         }
-
-        return plan
+        let facts = MixModelFacts(blockCount: config.layerCount, headCount: config.headCount, headCountKV: config.kvHeadCount)
+        let mix = try request.plan(plan.map { ($0.gguf, $0.shape) }, model: facts)
+        for index in plan.indices { plan[index].type = mix.tensors[index].type }
+        return (plan, mix)
     }
 
     /// The `general.*` and `llama.*` keys with the value types gguf-py writes, the tokenizer's
     /// keys, and the planned tensors.
-    private static func header(config: LlamaConfig, tokenizer: (any Tokenizer)?, options: Options, plan: [Planned]) throws -> GGUFWriter {
+    private static func header(
+        config: LlamaConfig, tokenizer: (any Tokenizer)?, options: Options, request: QuantizationRequest, plan: [Planned]
+    ) throws -> GGUFWriter {
         var writer = GGUFWriter()
         writer.add("general.architecture", .string("llama"))
         writer.add("general.type", .string("model"))
@@ -161,6 +177,7 @@ public enum Converter {
             for (key, value) in TokenizerMetadata.llama2(tokenizer) { writer.add(key, value) }
         }
         writer.add("general.quantization_version", .u32(2))
+        for (key, value) in request.metadata { writer.add(key, value) }
         for tensor in plan { try writer.addTensor(name: tensor.gguf, shape: tensor.shape, type: tensor.type) }
         return writer
     }

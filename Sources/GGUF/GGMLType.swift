@@ -38,3 +38,18 @@ public enum GGMLType: UInt32, Sendable, CaseIterable {
         }
     }
 }
+
+extension GGMLType {
+    /// How many of `types` are of each type, most common first (ties by id): `inspect`'s and
+    /// `convert`'s per-type count.
+    public static func counts(_ types: [GGMLType]) -> [(type: GGMLType, count: Int)] {
+        var counts: [GGMLType: Int] = [:]
+        for type in types { counts[type, default: 0] += 1 }
+        return counts.map { (type: $0.key, count: $0.value) }.sorted { ($0.count, $1.type.rawValue) > ($1.count, $0.type.rawValue) }
+    }
+
+    /// `q4_k × 130, q6_k × 17, f32 × 34`.
+    public static func summary(_ types: [GGMLType]) -> String {
+        counts(types).map { "\($0.type.name) × \($0.count)" }.joined(separator: ", ")
+    }
+}

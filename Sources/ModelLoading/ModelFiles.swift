@@ -22,6 +22,8 @@ public enum ModelFiles {
         public let format: String
         public let model: LlamaModel
         public let tokenizer: (any Tokenizer)?
+        /// A GGUF file's `general.file_type` (llama.cpp's preset number), when it has one.
+        public let fileType: UInt32?
     }
 
     /// The special-token names of a Llama 3 tokenizer, chosen from the params.json beside it.
@@ -80,7 +82,9 @@ public enum ModelFiles {
                     config: config, source: file, sourceName: { GGUFNames.gguf(for: $0) ?? $0 }, rope: rope,
                     maxSequenceLength: maxSequenceLength, threads: threads)
             }
-            return Opened(path: path, format: "gguf", model: model, tokenizer: tokenizer)
+            var fileType: UInt32? = nil
+            if case .u32(let value)? = file.value("general.file_type") { fileType = value }
+            return Opened(path: path, format: "gguf", model: model, tokenizer: tokenizer, fileType: fileType)
         }
         let checkpoint = try openCheckpoint(path, requireTokenizer: false)
         var config = checkpoint.config
@@ -88,7 +92,7 @@ public enum ModelFiles {
         let model = try attributing(to: path) {
             try LlamaModel(config: config, source: checkpoint.directory.source, maxSequenceLength: maxSequenceLength, threads: threads)
         }
-        return Opened(path: path, format: "pth", model: model, tokenizer: checkpoint.tokenizer)
+        return Opened(path: path, format: "pth", model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
     }
 
     private static func isGGUF(_ path: String) throws -> Bool {
@@ -98,7 +102,7 @@ public enum ModelFiles {
 
     /// The architecture from a GGUF file's `llama.*` keys (`docs/formats.md` §3.5), and
     /// RoPE from `rope_freqs.weight` when present (llama.cpp divides the base frequencies by it).
-    static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
+    public static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
         guard case .string(let architecture)? = file.value("general.architecture") else {
             throw InputError(.missing, "missing", at: .key("general.architecture"))
         }

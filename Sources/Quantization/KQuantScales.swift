@@ -1,4 +1,4 @@
-/// How the K formats pack their sub-block scales (`docs/formats.md` §4.3): the one definition
+/// How the K formats pack their sub-block scales (`docs/formats.md` §4.5): the one definition
 /// shared by the quantizers, the dequantizer and the forward pass's dot kernels.
 ///
 /// Kernel file: raw pointers stay inside these functions.

@@ -1,6 +1,6 @@
 /// ggml's super-block quantizers Q2_K…Q6_K and the Q8_K activation blocks, byte-identical to
 /// `quantize_row_qN_K_ref` (no importance weights) and `quantize_row_qN_K_impl` (with them) of
-/// ggml built with `-ffp-contract=off` (`docs/formats.md` §4.3, §4.4).
+/// ggml built with `-ffp-contract=off` (`docs/formats.md` §4.5–§4.7).
 ///
 /// Kernel file: raw pointers stay inside these functions. `x` is one super-block of 256 values,
 /// `y` its output block, `weights` the block's 256 importance weights or nil.

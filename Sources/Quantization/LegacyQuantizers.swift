@@ -1,6 +1,6 @@
 /// ggml's 32-value quantizers Q4_1, Q5_0, Q5_1 and Q8_1, and the importance-weighted paths of
 /// Q4_0, Q4_1, Q5_0, Q5_1, byte-identical to `quantize_row_qN_ref` / `quantize_row_qN_impl`
-/// (`docs/formats.md` §4.2, §4.4).
+/// (`docs/formats.md` §4.4, §4.7).
 ///
 /// Kernel file: raw pointers stay inside these functions. `x` is one block of 32 values, `y`
 /// its output block.

@@ -1,9 +1,9 @@
 /// The scale searches of ggml's K-quant and importance-weighted quantizers (`make_qx_quants`,
 /// `make_q3_quants`, `make_qkx2_quants` / `make_qkx3_quants`, `make_qp_quants`;
-/// `docs/formats.md` §4.4), with every float operation in the C source's order and rounding.
+/// `docs/formats.md` §4.6), with every float operation in the C source's order and rounding.
 ///
 /// Kernel file: raw pointers stay inside these functions. Exactness rules (`docs/formats.md`
-/// §4.4): no fused multiply-add (Swift never contracts, matching ggml built with
+/// §4.6): no fused multiply-add (Swift never contracts, matching ggml built with
 /// `-ffp-contract=off`); `a * b * c` is `(a * b) * c` as in C; an `int` stored into an
 /// `int8_t`/`uint8_t` array keeps its low byte (`truncatingIfNeeded`); `MIN`/`MAX` are C's
 /// `a < b ? a : b` and `a > b ? a : b`.

@@ -67,7 +67,8 @@ public enum Verifier {
         status("")
         return Outcome(
             comparison: Comparison(reference: referenceLogits!, model: logits, tokens: tokens, vocab: vocab),
-            gate: .forWeights(opened.model.weightType), format: opened.format, weightType: opened.model.weightType.rawValue,
+            gate: .forFile(fileType: opened.fileType, weights: opened.model.weightType), format: opened.format,
+            weightType: opened.model.weightType.rawValue,
             referenceLabel: request.reference ?? request.against ?? "", vocab: vocab)
     }
 

@@ -11,11 +11,14 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Meta checkpoint directory to a GGUF file that llama.cpp loads.",
         discussion: """
-            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model, and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. 1-D tensors stay F32. The output appears only when complete.
+            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model, and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. The output appears only when complete.
+
+            --type takes llama.cpp's presets. Each tensor gets the type llama-quantize would give it from an F16 file of the same model (q4_k_m: most weights Q4_K, attn_v and some ffn_down Q6_K, output Q6_K; 1-D tensors F32), with the same bytes: one step from Meta's files to a Q4_K_M file. --pure, --output-tensor-type, --token-embedding-type and --tensor-type change the mix; --imatrix quantizes with an importance matrix.
 
             Examples:
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-bf16.gguf
-              llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q8_0.gguf --type q8_0
+              llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m
+              llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m --imatrix imatrix.gguf
             """
     )
 
@@ -25,7 +28,10 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
     var output: String
 
-    @Option(help: "Tensor type: f32, f16, bf16, q8_0 or q4_0 (default: the checkpoint's own float type).")
+    @Option(
+        help:
+            "Preset: f32, f16, bf16, q8_0, q6_k, q5_k_m, q5_k_s, q5_1, q5_0, q4_k_m, q4_k_s, q4_1, q4_0, q3_k_l, q3_k_m, q3_k_s, q2_k (default: the checkpoint's own float type)."
+    )
     var type: ConversionType?
 
     @Option(help: "Llama 3.1 RoPE scaling factor for rope_freqs (default: 32 for Llama 3.2 1B/3B, 8 otherwise).")
@@ -36,6 +42,8 @@ struct ConvertCommand: ParsableCommand {
 
     @Flag(help: "Write only the metadata and the tokenizer, no tensors.")
     var vocabOnly = false
+
+    @OptionGroup var mix: MixOptions
 
     @OptionGroup var writing: WriteOptions
 
@@ -55,8 +63,8 @@ struct ConvertCommand: ParsableCommand {
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,
                 options: .init(
-                    type: target, name: name, ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads,
-                    sync: !writing.noSync),
+                    type: target, overrides: try mix.overrides(), importance: try mix.importance(), name: name,
+                    ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads, sync: !writing.noSync),
                 to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
@@ -67,6 +75,7 @@ struct ConvertCommand: ParsableCommand {
             if summary.droppedTiedOutput { notes.append("output.weight tied to token_embd (dropped)") }
             if let factor = summary.ropeScalingFactor { notes.append("rope_freqs with scaling factor \(factor)") }
             print("wrote \(output): " + notes.joined(separator: ", "))
+            if !vocabOnly { for line in MixOptions.describe(summary.report) { print("  " + line) } }
         }
     }
 }

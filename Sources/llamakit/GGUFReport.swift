@@ -1,3 +1,4 @@
+import Conversion
 import GGUF
 
 /// `inspect` of a GGUF file: metadata (long arrays summarised) and tensors, like gguf-dump.
@@ -62,7 +63,16 @@ struct GGUFReport {
         let total = file.tensors.reduce(0) { $0 + $1.byteCount }
         out.append(
             "\ntotal: \(Formatting.grouped(file.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) })) params, \(Formatting.bytes(total))")
+        out.append(
+            "types: \(GGMLType.summary(file.tensors.map(\.type)))"
+                + (preset.map { " (general.file_type \($0.fileType) = \($0.rawValue))" } ?? ""))
         return out.joined(separator: "\n")
+    }
+
+    /// The llama.cpp preset `general.file_type` names, if it names one.
+    var preset: ConversionType? {
+        guard case .u32(let fileType)? = file.value("general.file_type") else { return nil }
+        return ConversionType.allCases.first { $0.fileType == fileType }
     }
 
     func json() -> String {
@@ -82,6 +92,7 @@ struct GGUFReport {
                         ])
                     })
             ),
+            ("type_counts", .object(GGMLType.counts(file.tensors.map(\.type)).map { ($0.type.name, .int($0.count)) })),
             ("metadata", .object(file.metadata.map { ($0.key, Self.json($0.value)) })),
         ]).rendered()
     }

@@ -6,12 +6,14 @@ import GGUF
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Rewrite a GGUF file in another tensor type (q8_0, q4_0, f16, bf16, f32).",
+        abstract: "Rewrite a GGUF file with llama.cpp's quantization presets (q4_k_m, q6_k, q8_0, …).",
         discussion: """
-            Metadata is carried over; general.file_type and general.quantization_version are set. 1-D tensors stay F32. Q8_0 and Q4_0 blocks are byte-identical to ggml's reference quantizers. The output appears only when complete.
+            Each tensor gets the type llama-quantize gives it for the preset (the same mix rules, fallbacks and general.file_type), and every block is byte-identical to ggml's reference quantizers. Metadata is carried over; 1-D tensors stay F32. A file that is already quantized is refused unless --allow-requantize (quality is lost twice). The output appears only when complete.
 
-            Example:
-              llamakit quantize llama-3.1-8b-bf16.gguf llama-3.1-8b-q8_0.gguf --type q8_0
+            Examples:
+              llamakit quantize llama-3.1-8b-bf16.gguf llama-3.1-8b-q4_k_m.gguf --type q4_k_m
+              llamakit quantize llama-3.1-8b-bf16.gguf llama-3.1-8b-q4_k_m.gguf --type q4_k_m --imatrix imatrix.gguf
+              llamakit quantize llama-3.1-8b-bf16.gguf llama-3.1-8b-q4_0.gguf --type q4_0 --pure
             """
     )
 
@@ -21,8 +23,14 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "The GGUF file to write.")
     var output: String
 
-    @Option(help: "Tensor type: q8_0, q4_0, f16, bf16 or f32.")
+    @Option(
+        help: "Preset: f32, f16, bf16, q8_0, q6_k, q5_k_m, q5_k_s, q5_1, q5_0, q4_k_m, q4_k_s, q4_1, q4_0, q3_k_l, q3_k_m, q3_k_s, q2_k.")
     var type: ConversionType
+
+    @OptionGroup var mix: MixOptions
+
+    @Flag(help: "Quantize tensors that are already quantized (llama-quantize's --allow-requantize): quality is lost twice.")
+    var allowRequantize = false
 
     @OptionGroup var writing: WriteOptions
 
@@ -34,13 +42,17 @@ struct QuantizeCommand: ParsableCommand {
         try reportingErrors {
             let file = try GGUFFile(path: input)
             let terminal = Console.stderrIsTerminal
-            try Requantizer.run(input: file, type: type, to: output, threads: writing.threads, sync: !writing.noSync) {
-                index, count, name in
+            let request = QuantizationRequest(preset: type, overrides: try mix.overrides(), importance: try mix.importance())
+            let report = try Requantizer.run(
+                input: file, request: request, allowRequantize: allowRequantize, to: output, threads: writing.threads,
+                sync: !writing.noSync
+            ) { index, count, name in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(name)") }
                 Failpoint.pauseAfterFirstTensor(index)
             }
             if terminal { Console.status("") }
             print("wrote \(output): \(file.tensors.count) tensors, \(type.rawValue)")
+            for line in MixOptions.describe(report) { print("  " + line) }
         }
     }
 }

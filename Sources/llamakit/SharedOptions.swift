@@ -1,4 +1,6 @@
 import ArgumentParser
+import Conversion
+import ImportanceMatrix
 
 #if canImport(Glibc)
     import Glibc
@@ -40,4 +42,69 @@ struct TokenIDList: ExpressibleByArgument {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// llama-quantize's choices, the same for `convert` and `quantize`: overrides of the preset's
+/// per-tensor mix and an importance matrix (`docs/quantization-mixes.md`).
+struct MixOptions: ParsableArguments {
+    @Option(help: "Type of output.weight, whatever the mix says (e.g. q8_0).")
+    var outputTensorType: String?
+
+    @Option(help: "Type of token_embd.weight, whatever the mix says (e.g. q4_k).")
+    var tokenEmbeddingType: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "PATTERN=TYPE: tensors whose GGUF name matches the regular expression get TYPE (repeatable; the first match wins).",
+            valueName: "pattern=type"))
+    var tensorType: [String] = []
+
+    @Flag(help: "Every 2-D weight in the preset's own type: no mix rules (overrides still apply).")
+    var pure = false
+
+    @Option(
+        help: "An importance matrix from llama-imatrix (.dat or .gguf): quantize weighing each column by it, as llama-quantize --imatrix.")
+    var imatrix: String?
+
+    /// The overrides as the library takes them.
+    /// - Throws: `InputError` for an unknown type name (listing the valid ones) or a bad pattern.
+    func overrides() throws -> TensorTypeOverrides {
+        TensorTypeOverrides(
+            outputType: try outputTensorType.map(TensorTypeOverrides.type(named:)),
+            tokenEmbeddingType: try tokenEmbeddingType.map(TensorTypeOverrides.type(named:)), pure: pure,
+            patterns: try tensorType.map(TensorTypeOverrides.pattern(parsing:)))
+    }
+
+    func importance() throws -> ImportanceMatrix? { try imatrix.map { try ImportanceMatrix.load(path: $0) } }
+
+    /// What the written file holds, in the lines the commands print.
+    static func describe(_ report: QuantizationReport) -> [String] {
+        var lines = ["tensor types: \(report.typeSummary)"]
+        // One line per (wanted → chosen) pair: a small model can have every matrix fall back.
+        var groups: [(key: String, names: [String], rows: [Int], block: Int)] = []
+        for planned in report.fallbacks {
+            let fallback = planned.fallback!
+            let key = "\(fallback.wanted.name) → \(planned.type.name)"
+            if let index = groups.firstIndex(where: { $0.key == key }) {
+                groups[index].names.append(planned.name)
+                if !groups[index].rows.contains(fallback.rowLength) { groups[index].rows.append(fallback.rowLength) }
+            } else {
+                groups.append((key, [planned.name], [fallback.rowLength], fallback.wanted.layout.elements))
+            }
+        }
+        for group in groups {
+            let names = group.names.prefix(3).joined(separator: ", ") + (group.names.count > 3 ? ", …" : "")
+            let rows = group.rows.sorted().map(String.init).joined(separator: ", ")
+            lines.append(
+                "\(group.key) for \(group.names.count) tensor\(group.names.count == 1 ? "" : "s") (\(names)): rows of \(rows) are not whole blocks of \(group.block)"
+            )
+        }
+        if !report.withoutImportance.isEmpty {
+            let names = report.withoutImportance
+            lines.append(
+                "no importance weights for \(names.count) tensor\(names.count == 1 ? "" : "s") (quantized without, as llama.cpp does): "
+                    + names.prefix(4).joined(separator: ", ") + (names.count > 4 ? ", …" : ""))
+        }
+        return lines
+    }
 }

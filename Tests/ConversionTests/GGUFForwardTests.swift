@@ -8,9 +8,10 @@ import Verification
 @testable import Conversion
 
 /// Every fixture with Meta's stored logits (fixtures/make_reference.py, llama-models' float32
-/// `Transformer`), converted to each GGUF type through the library and run from the GGUF file,
-/// passes the gate `llamakit verify` applies to that weight type: f32/f16/bf16 exact (max |Δ| ≤
-/// 1e-4 of the logit range, top-1 100 %), Q8_0 mean KLD ≤ 2e-3, Q4_0 mean KLD ≤ 0.1.
+/// `Transformer`), converted with each preset through the library and run from the GGUF file,
+/// passes the gate `llamakit verify` applies to that file: f32/f16/bf16 exact (max |Δ| ≤ 1e-4 of
+/// the logit range, top-1 100 %), the lossy presets a mean KLD from llama.cpp's published figures
+/// (`VerificationGate.meanKLDLimits`).
 @Suite struct GGUFForwardTests {
     struct Case: CustomTestStringConvertible, Sendable {
         let fixture: String
@@ -34,11 +35,11 @@ import Verification
         defer { try? FileManager.default.removeItem(atPath: path) }
         let opened = try ModelFiles.open(path, maxSequenceLength: tokens.count, threads: 2)
         #expect(opened.format == "gguf")
-        #expect(opened.model.weightType.rawValue == row.type.rawValue)
+        #expect(opened.fileType == row.type.fileType)
         let comparison = Comparison(reference: logits, model: try opened.model.forward(tokens), tokens: tokens, vocab: vocab)
 
-        let gate = VerificationGate.forWeights(opened.model.weightType)
-        #expect(gate.name == ([.q8_0, .q4_0].contains(row.type) ? row.type.rawValue : "exact"))
+        let gate = VerificationGate.forFile(fileType: opened.fileType, weights: opened.model.weightType)
+        #expect(gate == VerificationGate.forPreset(row.type))
         let figures =
             "max |Δ| \(comparison.maxAbsDiff) (\(comparison.relativeMaxDiff) of the range), top-1 \(comparison.top1Agreement), "
             + "mean KLD \(comparison.meanKLD)"

@@ -14,8 +14,11 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let converted = try InspectCLITests.run(["convert", "fixtures/llama31-tiny", "-o", directory + "/m.gguf"])
         #expect(converted.status == 0, "\(converted.stderr)")
-        #expect(converted.stdout == "wrote \(directory)/m.gguf: 22 tensors, bf16, Llama 3.1, rope_freqs with scaling factor 8.0\n")
-        let quantized = try InspectCLITests.run(["quantize", directory + "/m.gguf", directory + "/q.gguf", "--type", "q4_0"])
+        #expect(
+            converted.stdout
+                == "wrote \(directory)/m.gguf: 22 tensors, bf16, Llama 3.1, rope_freqs with scaling factor 8.0\n  tensor types: bf16 × 16, f32 × 6\n"
+        )
+        let quantized = try InspectCLITests.run(["quantize", directory + "/m.gguf", directory + "/q.gguf", "--type", "q4_0", "--pure"])
         #expect(quantized.status == 0, "\(quantized.stderr)")
         let inspected = try InspectCLITests.run(["inspect", directory + "/q.gguf", "--json"])
         let object = try #require(try JSONSerialization.jsonObject(with: Data(inspected.stdout.utf8)) as? [String: Any])
@@ -25,6 +28,7 @@ import Testing
         let metadata = try #require(object["metadata"] as? [String: Any])
         #expect(metadata["general.file_type"] as? Int == 2)
         #expect((metadata["tokenizer.ggml.tokens"] as? [String: Any])?["count"] as? Int == 768)
+        #expect(object["type_counts"] as? [String: Int] == ["q4_0": 16, "f32": 6])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["m.gguf", "q.gguf"])
     }
 
