@@ -30,7 +30,7 @@ import TorchCheckpoint
         #expect(merges.first == "Ġ Ġ")
     }
 
-    static func convert(_ checkpoint: String, _ type: ConversionType) throws -> (GGUFFile, String) {
+    static func convert(_ checkpoint: String, _ type: ConversionType, overrides: TensorTypeOverrides = .none) throws -> (GGUFFile, String) {
         let directory = try CheckpointDirectory.open(Self.fixtures.appendingPathComponent(checkpoint).path)
         let tokenizer = try TokenizerLoader.load(path: directory.tokenizerPath!)
         let config = try LlamaConfig(
@@ -38,7 +38,8 @@ import TorchCheckpoint
             tokenizer: tokenizer is Llama3Tokenizer ? .tiktoken : .sentencepiece)
         let output = NSTemporaryDirectory() + "llamakit-convert-\(UUID().uuidString).gguf"
         _ = try Converter.convert(
-            source: directory.source, config: config, tokenizer: tokenizer, options: .init(type: type, name: checkpoint), to: output)
+            source: directory.source, config: config, tokenizer: tokenizer, options: .init(type: type, overrides: overrides, name: checkpoint),
+            to: output)
         return (try GGUFFile(path: output), output)
     }
 
