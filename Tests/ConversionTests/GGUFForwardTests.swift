@@ -18,7 +18,7 @@ import Verification
         var testDescription: String { "\(fixture) as \(type.rawValue)" }
     }
 
-    static let cases = ["llama2-tiny", "llama3-tiny", "llama31-tiny", "demo"].flatMap { fixture in
+    static let cases = ["llama2-tiny", "llama3-tiny", "llama31-tiny", "demo", "k256"].flatMap { fixture in
         ConversionType.allCases.map { Case(fixture: fixture, type: $0) }
     }
 
