@@ -41,7 +41,7 @@ import TorchCheckpoint
     /// Sharded sets must give the unsharded model's logits (its reference), merged on the fly.
     static let cases: [(checkpoint: String, reference: String)] = [
         ("llama2-tiny", "llama2-tiny"), ("llama2-tiny-mp2", "llama2-tiny"), ("llama3-tiny", "llama3-tiny"),
-        ("llama3-tiny-mp2", "llama3-tiny"), ("llama31-tiny", "llama31-tiny"), ("demo", "demo"),
+        ("llama3-tiny-mp2", "llama3-tiny"), ("llama31-tiny", "llama31-tiny"), ("demo", "demo"), ("k256", "k256"),
     ]
 
     @Test(arguments: cases)
