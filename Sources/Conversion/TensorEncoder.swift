@@ -10,7 +10,7 @@ import TensorCore
 enum TensorEncoder {
     /// Bytes that `count` elements take as `type`.
     static func encodedSize(_ count: Int, as type: GGMLType, name: String) throws -> Int {
-        guard ConversionType.allCases.contains(where: { $0.ggmlType == type }) else {
+        guard ConversionType.encodable.contains(where: { $0.ggmlType == type }) else {
             throw InputError(.unsupported, "cannot encode \(type.name)", at: .tensor(name))
         }
         return type.layout.byteCount(elements: count)

@@ -71,4 +71,15 @@ struct ConvertCommand: ParsableCommand {
     }
 }
 
-extension ConversionType: ExpressibleByArgument {}
+/// `--type` accepts the presets LlamaKit encodes (`ConversionType.encodable`); the K-quant mixes
+/// are planned (`QuantizationMix`) but not yet written, so the CLI does not offer them.
+extension ConversionType: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let type = ConversionType(rawValue: argument), Self.encodable.contains(type) else { return nil }
+        self = type
+    }
+
+    public static var allValueStrings: [String] { encodable.map(\.rawValue) }
+
+    public static var defaultCompletionKind: CompletionKind { .list(allValueStrings) }
+}

@@ -19,7 +19,7 @@ import Verification
     }
 
     static let cases = ["llama2-tiny", "llama3-tiny", "llama31-tiny", "demo"].flatMap { fixture in
-        ConversionType.allCases.map { Case(fixture: fixture, type: $0) }
+        ConversionType.encodable.map { Case(fixture: fixture, type: $0) }
     }
 
     @Test(arguments: cases)
