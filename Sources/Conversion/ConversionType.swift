@@ -2,9 +2,9 @@ import GGUF
 import TensorCore
 
 /// The output types of `llamakit convert` and `quantize` and their `general.file_type`
-/// (`docs/formats.md` §3.7): llama.cpp's `llama_ftype` presets. The first five put one type on
-/// every 2-D weight; the K-quant presets (and q4_1…q5_1) are llama.cpp's mixes, whose per-tensor
-/// types `QuantizationMix.plan` chooses (`docs/quantization-mixes.md`).
+/// (`docs/formats.md` §3.7): llama.cpp's `llama_ftype` presets. Each is a mix: the
+/// per-tensor types `QuantizationMix.plan` chooses as llama-quantize does
+/// (`docs/quantization-mixes.md`).
 public enum ConversionType: String, Sendable, CaseIterable {
     case f32, f16, bf16, q8_0, q4_0
     case q4_1, q5_0, q5_1
@@ -18,9 +18,6 @@ public enum ConversionType: String, Sendable, CaseIterable {
     case q5_K_M = "q5_k_m"
     case q6_K = "q6_k"
 
-    /// The presets `convert` and `quantize` can write today: one type LlamaKit encodes on every
-    /// 2-D weight. The others are planned by `QuantizationMix` but not yet encoded.
-    public static let encodable: [ConversionType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
 
     /// The lossless default for a checkpoint whose embedding is stored as `dtype`: f32 and f16
     /// stay as they are, anything else becomes bf16 (Meta's own type).

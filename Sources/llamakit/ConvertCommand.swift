@@ -80,4 +80,5 @@ struct ConvertCommand: ParsableCommand {
     }
 }
 
+/// `--type` takes llama.cpp's preset names (`q4_k_m`, …) as `ConversionType` spells them.
 extension ConversionType: ExpressibleByArgument {}

@@ -56,7 +56,9 @@ import TorchCheckpoint
         #expect(file.tensors.count == 22)
         let byName = Dictionary(uniqueKeysWithValues: file.tensors.map { ($0.name, $0) })
         #expect(byName["blk.0.attn_norm.weight"]?.type == .f32)
-        #expect(byName["blk.1.ffn_down.weight"]?.type == type.ggmlType)
+        // The lossless presets and Q8_0 put one type on every matrix; the mixes are
+        // QuantizationMixTests' subject (against llama-quantize's own choices).
+        if [.f32, .f16, .bf16, .q8_0].contains(type) { #expect(byName["blk.1.ffn_down.weight"]?.type == type.ggmlType) }
         #expect(byName["blk.1.ffn_down.weight"]?.shape == [64, 224])
         #expect(byName["rope_freqs.weight"]?.shape == [8])
     }
