@@ -46,9 +46,9 @@ demo: release
 	@echo "== 5. llamakit generate $(DEMO)/demo-q8_0.gguf --prompt 'The old dog' -n 40"
 	@$(BIN) generate $(DEMO)/demo-q8_0.gguf --prompt "The old dog" -n 40
 	@echo
-	@echo "== 6. llamakit quantize $(DEMO)/demo-q8_0.gguf $(DEMO)/demo-q4_0.gguf --type q4_0, then verify it"
-	@$(BIN) quantize $(DEMO)/demo-q8_0.gguf $(DEMO)/demo-q4_0.gguf --type q4_0
-	@$(BIN) verify $(DEMO)/demo-q4_0.gguf --reference fixtures/demo/reference/reference.pth | tail -3
+	@echo "== 6. llamakit convert fixtures/k256 -o $(DEMO)/k256-q4_k_m.gguf --type q4_k_m, then verify it   (llama.cpp's Q4_K_M mix, in one step)"
+	@$(BIN) convert fixtures/k256 -o $(DEMO)/k256-q4_k_m.gguf --type q4_k_m
+	@$(BIN) verify $(DEMO)/k256-q4_k_m.gguf --reference fixtures/k256/reference/reference.pth | tail -3
 	@echo
 	@echo "== 7. llamakit tokenize --tokenizer fixtures/demo/tokenizer.model --bos 'The king saw a small boat.'"
 	@$(BIN) tokenize --tokenizer fixtures/demo/tokenizer.model --bos "The king saw a small boat."
@@ -76,7 +76,7 @@ test: deps $(LLAMA3_TOKENIZER)
 # NativeBuildTests fails under LLAMAKIT_EXPECT_NATIVE=1 unless the F16C and FMA paths were compiled in.
 # -enable-testing: a release build does not compile modules for @testable import otherwise.
 NATIVE_TEST_FLAGS := -c release --scratch-path .build/native $(NATIVE_FLAGS) -Xswiftc -enable-testing
-NATIVE_TESTS := TileKernelTests|TokenKernelTests|NativeBuildTests|LlamaModelTests|GGUFForwardTests
+NATIVE_TESTS := TileKernelTests|TokenKernelTests|BlockKernelTests|KQuantTests|NativeBuildTests|LlamaModelTests|GGUFForwardTests
 
 test-native: deps $(LLAMA3_TOKENIZER)
 ifeq ($(strip $(NATIVE_FLAGS)),)
