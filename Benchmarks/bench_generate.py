@@ -2,8 +2,8 @@
 """Forward-pass speed: `llamakit generate` vs llama.cpp (llama-cpp-python's binding) on the same
 GGUF files, side by side in one run.
 
-The Llama-3.2-1B-shaped bf16 checkpoint of bench_read.py is converted by llamakit to Q8_0 and F16
-(llama.cpp loads those files as they are). For each file and for 1 and 2 threads: prefill
+The Llama-3.2-1B-shaped bf16 checkpoint of bench_read.py is converted by llamakit to Q8_0, F16 and
+Q4_K_M (`--kinds`; llama.cpp loads those files as they are). For each file and for 1 and 2 threads: prefill
 tokens/s over a 65-token prompt and decode tokens/s over 16 generated tokens, median of --runs.
 Beside them, the bandwidth bound: bytes read per decoded token (every matrix, the tied output
 head, one embedding row) ÷ the machine's measured memory read bandwidth (numpy sum over 2 GiB).
@@ -88,13 +88,14 @@ def bytes_per_token(path):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kinds", default="q8_0,f16,q4_k_m", help="presets to convert the checkpoint to and run")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(CKPT, "consolidated.00.pth")):
         subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "bench_read.py"), "--runs", "1"], check=True)
     if not os.path.exists(os.path.join(CKPT, "tokenizer.model")):
         subprocess.run(["cp", TOKENIZER, os.path.join(CKPT, "tokenizer.model")], check=True)
     files = {}
-    for kind in ["q8_0", "f16"]:
+    for kind in args.kinds.split(","):
         path = os.path.join(WORK, f"llama-1b-{kind}.gguf")
         if not os.path.exists(path):
             subprocess.run([LLAMAKIT, "convert", CKPT, "-o", path, "--type", kind], check=True)

@@ -74,6 +74,10 @@ def main():
     from bench_read import make_llama_1b
 
     make_llama_1b(ckpt)
+    # Meta's real Llama 3 tokenizer (`make test` caches it), so the files are what users convert.
+    tokenizer = os.path.join(ROOT, "fixtures", ".cache", "llama3", "tokenizer.model")
+    if not os.path.exists(os.path.join(ckpt, "tokenizer.model")):
+        subprocess.run(["cp", tokenizer, os.path.join(ckpt, "tokenizer.model")], check=True)
     f16, bf16 = os.path.join(WORK, "llama-1b-f16.gguf"), os.path.join(WORK, "llama-1b-bf16.gguf")
     for path, kind in ((f16, "f16"), (bf16, "bf16")):
         if not os.path.exists(path):
