@@ -52,7 +52,8 @@ def main():
     ours, theirs, rss = [], [], []
     for _ in range(args.runs):
         start = time.perf_counter()
-        out = subprocess.run(["/usr/bin/time", "-v", LLAMAKIT, "quantize", source, ours_path, "--type", "q8_0"],
+        out = subprocess.run(["/usr/bin/time", "-v", LLAMAKIT, "quantize", source, ours_path, "--type", "q8_0",
+                              "--threads", str(args.threads)],
                              capture_output=True, text=True, check=True)
         ours.append(time.perf_counter() - start)
         rss.append(int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr).group(1)) * 1024)
