@@ -145,13 +145,14 @@ public enum QuantizationMix {
     ///   the tensor's rows are not whole blocks of (llama.cpp applies no fallback to those and
     ///   fails while quantizing).
     public static func plan(
-        tensors: [(name: String, shape: [Int])], preset: ConversionType, model: MixModelFacts, overrides: TensorTypeOverrides = .none
+        tensors: [(name: String, shape: [Int])], preset: ConversionType, model: MixModelFacts, overrides: TensorTypeOverrides = .none,
+        withImportance: Bool = false
     ) throws -> MixPlan {
         let patterns = try overrides.patterns.map { (regex: try compile($0.pattern), type: $0.type) }
         var state = State(
             preset: preset, model: model, overrides: overrides,
             attentionVCount: tensors.count { Category(name: $0.name) == .attentionV },
-            tiedEmbedding: !tensors.contains { $0.name == "output.weight" })
+            tiedEmbedding: !tensors.contains { $0.name == "output.weight" }, withImportance: withImportance)
         var planned = [PlannedType?](repeating: nil, count: tensors.count)
         // llama.cpp walks the tensors by layer number, then name (its weights map's order): the
         // attn_v and ffn_down counters below depend on it, not on the file's order.
@@ -244,15 +245,21 @@ public enum QuantizationMix {
         let overrides: TensorTypeOverrides
         let attentionVCount: Int
         let tiedEmbedding: Bool
+        /// Whether an importance matrix is used (llama.cpp's `has_imatrix`).
+        let withImportance: Bool
         var attentionVSeen = 0
         var ffnDownSeen = 0
 
-        init(preset: ConversionType, model: MixModelFacts, overrides: TensorTypeOverrides, attentionVCount: Int, tiedEmbedding: Bool) {
+        init(
+            preset: ConversionType, model: MixModelFacts, overrides: TensorTypeOverrides, attentionVCount: Int, tiedEmbedding: Bool,
+            withImportance: Bool
+        ) {
             self.preset = preset
             self.model = model
             self.overrides = overrides
             self.attentionVCount = attentionVCount
             self.tiedEmbedding = tiedEmbedding
+            self.withImportance = withImportance
         }
 
         /// `llama_tensor_get_type`: explicit token-embedding/output types, then (for a quantized
@@ -324,6 +331,9 @@ public enum QuantizationMix {
                 case .q3_K_L: type = .q5_K
                 case .q4_K_M, .q5_K_M: if useMoreBits(layer, layers) { type = .q6_K }
                 case .q4_K_S: if layer < layers / 8 { type = .q5_K }
+                // With an importance matrix, the first eighth of ffn_down gets the min-offset type.
+                case .q4_0: if withImportance && layer < layers / 8 { type = .q4_1 }
+                case .q5_0: if withImportance && layer < layers / 8 { type = .q5_1 }
                 default: break
                 }
                 ffnDownSeen += 1

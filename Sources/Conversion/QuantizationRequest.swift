@@ -19,7 +19,7 @@ public struct QuantizationRequest: Sendable {
 
     /// Every tensor's type, as `llama_tensor_get_type` chooses it.
     func plan(_ tensors: [(name: String, shape: [Int])], model: MixModelFacts) throws -> MixPlan {
-        try QuantizationMix.plan(tensors: tensors, preset: preset, model: model, overrides: overrides)
+        try QuantizationMix.plan(tensors: tensors, preset: preset, model: model, overrides: overrides, withImportance: importance != nil)
     }
 
     /// How a tensor of `shape` written as `type` is quantized: row by row with the matrix's

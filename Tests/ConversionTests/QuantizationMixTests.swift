@@ -170,4 +170,21 @@ import Testing
         #expect(MixModelFacts(blockCount: 32, headCount: 32, headCountKV: 8).gqa == 4)
         #expect(MixModelFacts(blockCount: 32, headCount: 6, headCountKV: 4).gqa == 1)
     }
+
+    /// With an importance matrix, llama.cpp gives the first eighth of ffn_down the min-offset
+    /// type in q4_0/q5_0 files. Expected types: `llama-quantize --imatrix` on the `gqa2-8l` golden
+    /// model (8 layers), recorded in docs/quantization-mixes.md §6; without a matrix, none changes.
+    @Test(arguments: [(ConversionType.q4_0, GGMLType.q4_1), (.q5_0, .q5_1)])
+    func importanceBumpsTheFirstEighthOfFFNDown(_ row: (preset: ConversionType, bumped: GGMLType)) throws {
+        let tensors = (0..<8).flatMap { layer in
+            [("blk.\(layer).ffn_down.weight", [256, 512]), ("blk.\(layer).ffn_up.weight", [512, 256])]
+        }
+        let facts = MixModelFacts(blockCount: 8, headCount: 4, headCountKV: 2)
+        let with = try QuantizationMix.plan(tensors: tensors, preset: row.preset, model: facts, withImportance: true)
+        let without = try QuantizationMix.plan(tensors: tensors, preset: row.preset, model: facts)
+        let down = { (plan: MixPlan) in plan.tensors.filter { $0.name.hasSuffix("ffn_down.weight") }.map(\.type) }
+        #expect(down(with) == [row.bumped] + [GGMLType](repeating: row.preset.ggmlType, count: 7))
+        #expect(down(without) == [GGMLType](repeating: row.preset.ggmlType, count: 8))
+        #expect(with.tensors.filter { $0.name.hasSuffix("ffn_up.weight") }.allSatisfy { $0.type == row.preset.ggmlType })
+    }
 }
