@@ -18,7 +18,6 @@ public enum ConversionType: String, Sendable, CaseIterable {
     case q5_K_M = "q5_k_m"
     case q6_K = "q6_k"
 
-
     /// The lossless default for a checkpoint whose embedding is stored as `dtype`: f32 and f16
     /// stay as they are, anything else becomes bf16 (Meta's own type).
     public static func lossless(for dtype: DType?) -> ConversionType {
