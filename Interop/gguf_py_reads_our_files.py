@@ -75,7 +75,9 @@ def check(binary, checkpoint, work):
     paths = {}
     for t in TYPES:
         paths[t] = os.path.join(work, f"{checkpoint}-{t}.gguf")
-        subprocess.run([binary, "convert", os.path.join(ROOT, "fixtures", checkpoint), "-o", paths[t], "--type", t],
+        # --pure: one type on every matrix, so each can be checked against gguf-py's quantizer (the
+        # presets' mixes are checked against llama-quantize by kquants_match_llama_quantize.py).
+        subprocess.run([binary, "convert", os.path.join(ROOT, "fixtures", checkpoint), "-o", paths[t], "--type", t, "--pure"],
                        check=True, capture_output=True)
     bf16 = GGUFReader(paths["bf16"])
     values = {}
@@ -118,7 +120,7 @@ def check(binary, checkpoint, work):
                 problems.append(f"{checkpoint} {t} {tensor.name}: differs from gguf-py's conversion of the same values")
         # quantize from the bf16 GGUF must give the same file as convert.
         requant = os.path.join(work, f"{checkpoint}-{t}-requant.gguf")
-        subprocess.run([binary, "quantize", paths["bf16"], requant, "--type", t], check=True, capture_output=True) if t != "bf16" else None
+        subprocess.run([binary, "quantize", paths["bf16"], requant, "--type", t, "--pure"], check=True, capture_output=True) if t != "bf16" else None
         if t != "bf16" and open(requant, "rb").read() != open(paths[t], "rb").read():
             problems.append(f"{checkpoint} {t}: quantize from bf16 differs from convert")
     tok = os.path.join(ROOT, "fixtures", checkpoint, "tokenizer.model")

@@ -38,8 +38,8 @@ import TorchCheckpoint
             tokenizer: tokenizer is Llama3Tokenizer ? .tiktoken : .sentencepiece)
         let output = NSTemporaryDirectory() + "llamakit-convert-\(UUID().uuidString).gguf"
         _ = try Converter.convert(
-            source: directory.source, config: config, tokenizer: tokenizer, options: .init(type: type, overrides: overrides, name: checkpoint),
-            to: output)
+            source: directory.source, config: config, tokenizer: tokenizer,
+            options: .init(type: type, overrides: overrides, name: checkpoint), to: output)
         return (try GGUFFile(path: output), output)
     }
 

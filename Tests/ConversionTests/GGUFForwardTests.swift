@@ -66,7 +66,8 @@ import Verification
             return VerificationGate.forFile(fileType: opened.fileType, weights: opened.model.weightType).failures(comparison)
         }
         let (right, rightPath) = try ConversionTests.convert("k256", .q4_K_M)
-        let wrongMix = try ConversionTests.convert("k256", .q4_K_M, overrides: TensorTypeOverrides(patterns: [.init(pattern: "weight", type: .q2_K)]))
+        let everyWeightQ2K = TensorTypeOverrides(patterns: [.init(pattern: "weight", type: .q2_K)])
+        let wrongMix = try ConversionTests.convert("k256", .q4_K_M, overrides: everyWeightQ2K)
         defer { for path in [rightPath, wrongMix.1] { try? FileManager.default.removeItem(atPath: path) } }
         #expect(try failures(rightPath).isEmpty)
         #expect(wrongMix.0.tensors.allSatisfy { $0.type == .q2_K || $0.type == .f32 })
