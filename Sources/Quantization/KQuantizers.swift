@@ -46,11 +46,17 @@ enum KQuantizers {
         return sum
     }
 
-    /// The importance weights of one group: `qw · sqrt(σ² + x²)`.
-    @inline(__always) static func importance(
+    /// The importance weights of one group, `qw · sqrt(σ² + x²)`.
+    /// - Returns: their sum, added in order from 0 as ggml sums them for the super-block scales.
+    @discardableResult @inline(__always) static func importance(
         _ qw: UnsafePointer<Float>, _ x: UnsafePointer<Float>, sigma2: Float, _ n: Int, into weights: UnsafeMutablePointer<Float>
-    ) {
-        for l in 0..<n { weights[l] = qw[l] * (sigma2 + x[l] * x[l]).squareRoot() }
+    ) -> Float {
+        var sum: Float = 0
+        for l in 0..<n {
+            weights[l] = qw[l] * (sigma2 + x[l] * x[l]).squareRoot()
+            sum += weights[l]
+        }
+        return sum
     }
 
     /// Packs 2-bit levels: byte `j/4 + l` of each 128-value half holds values l, l+32, l+64, l+96.
@@ -72,9 +78,7 @@ enum KQuantizers {
         if let qw {
             let sigma2 = sumOfSquares(x, superBlock) / Float(superBlock)
             for j in 0..<16 {
-                importance(qw + 16 * j, x + 16 * j, sigma2: sigma2, 16, into: s.weights)
-                s.sums[j] = 0
-                for l in 0..<16 { s.sums[j] += s.weights[l] }
+                s.sums[j] = importance(qw + 16 * j, x + 16 * j, sigma2: sigma2, 16, into: s.weights)
                 let found = ScaleSearch.affine(
                     16, 3, x + 16 * j, weights: s.weights, levels + 16 * j, scratch: s.auxiliary,
                     .init(rmin: -0.9, rdelta: 0.05, steps: 36, absolute: false))
@@ -146,10 +150,7 @@ enum KQuantizers {
         if let qw {
             let sigma2 = 2 * sumOfSquares(x, superBlock) / Float(superBlock)
             for j in 0..<16 {
-                importance(qw + 16 * j, x + 16 * j, sigma2: sigma2, 16, into: s.weights)
-                var sum: Float = 0
-                for l in 0..<16 { sum += s.weights[l] }
-                s.sums[j] = sum
+                s.sums[j] = importance(qw + 16 * j, x + 16 * j, sigma2: sigma2, 16, into: s.weights)
                 s.scales[j] = ScaleSearch.symmetric(16, 4, x + 16 * j, levels + 16 * j, weights: s.weights)
             }
             let scaleLevels = UnsafeMutableRawPointer(s.scaleLevels).assumingMemoryBound(to: Int8.self)
@@ -229,10 +230,7 @@ enum KQuantizers {
         if let qw {
             let sigma2 = 2 * sumOfSquares(x, superBlock) / Float(superBlock)
             for j in 0..<8 {
-                importance(qw + 32 * j, x + 32 * j, sigma2: sigma2, 32, into: s.weights)
-                var sum: Float = 0
-                for l in 0..<32 { sum += s.weights[l] }
-                s.sums[j] = sum
+                s.sums[j] = importance(qw + 32 * j, x + 32 * j, sigma2: sigma2, 32, into: s.weights)
                 let found = ScaleSearch.affine(
                     32, nmax, x + 32 * j, weights: s.weights, levels + 32 * j, scratch: s.auxiliary,
                     .init(rmin: -0.9, rdelta: 0.05, steps: 36, absolute: false))

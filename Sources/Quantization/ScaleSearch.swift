@@ -19,6 +19,18 @@ enum ScaleSearch {
         return Int32(bitPattern: shifted.bitPattern & 0x007F_FFFF) - 0x0040_0000
     }
 
+    /// The first value of largest magnitude (strict `>`), or nil when the group is all zero
+    /// (below `groupMaxEpsilon`).
+    @inline(__always) static func largestMagnitude(_ n: Int, _ x: UnsafePointer<Float>) -> Float? {
+        var max: Float = 0
+        var amax: Float = 0
+        for i in 0..<n where abs(x[i]) > amax {
+            amax = abs(x[i])
+            max = x[i]
+        }
+        return amax < groupMaxEpsilon ? nil : max
+    }
+
     @inline(__always) static func clamp(_ value: Int32, _ low: Int32, _ high: Int32) -> Int32 {
         let upper = value < high ? value : high
         return low > upper ? low : upper
@@ -30,13 +42,7 @@ enum ScaleSearch {
     static func symmetric(
         _ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ levels: UnsafeMutablePointer<Int8>, weights: UnsafePointer<Float>?
     ) -> Float {
-        var max: Float = 0
-        var amax: Float = 0
-        for i in 0..<n where abs(x[i]) > amax {
-            amax = abs(x[i])
-            max = x[i]
-        }
-        if amax < groupMaxEpsilon {
+        guard let max = largestMagnitude(n, x) else {
             for i in 0..<n { levels[i] = 0 }
             return 0
         }
@@ -75,13 +81,7 @@ enum ScaleSearch {
     /// `make_q3_quants(n, nmax, x, L, do_rmse = true)`: a symmetric scale refined by moving one
     /// level at a time (up to 5 passes) while Σ x²·(x − scale·l)² falls. Levels `l + nmax`.
     static func symmetricRefined(_ n: Int, _ nmax: Int32, _ x: UnsafePointer<Float>, _ levels: UnsafeMutablePointer<Int8>) -> Float {
-        var max: Float = 0
-        var amax: Float = 0
-        for i in 0..<n where abs(x[i]) > amax {
-            amax = abs(x[i])
-            max = x[i]
-        }
-        if amax < groupMaxEpsilon {
+        guard let max = largestMagnitude(n, x) else {
             for i in 0..<n { levels[i] = 0 }
             return 0
         }
