@@ -50,12 +50,20 @@ enum LegacyQuantizers {
 
     // MARK: without importance weights
 
-    static func q4_1(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+    /// Q4_1/Q5_1's scale over `levels` steps from the block's min: stores `d` and the min as
+    /// f16, returns the unrounded min and `1/d` (0 for a constant block) the values are scaled by.
+    @inline(__always) static func minAndInverseScale(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, levels: Float
+    ) -> (low: Float, id: Float) {
         let (low, high) = minMax(x)
-        let d = (high - low) / 15
-        let id: Float = d != 0 ? 1 / d : 0
+        let d = (high - low) / levels
         KQuantizers.storeF16(d, y, 0)
         KQuantizers.storeF16(low, y, 2)
+        return (low, d != 0 ? 1 / d : 0)
+    }
+
+    static func q4_1(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+        let (low, id) = minAndInverseScale(x, y, levels: 15)
         packFourBit({ UInt8(truncatingIfNeeded: min(15, cInt8((x[$0] - low) * id + 0.5))) }, qs: y.assumingMemoryBound(to: UInt8.self) + 4)
     }
 
@@ -68,11 +76,7 @@ enum LegacyQuantizers {
     }
 
     static func q5_1(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-        let (low, high) = minMax(x)
-        let d = (high - low) / 31
-        let id: Float = d != 0 ? 1 / d : 0
-        KQuantizers.storeF16(d, y, 0)
-        KQuantizers.storeF16(low, y, 2)
+        let (low, id) = minAndInverseScale(x, y, levels: 31)
         packFiveBit(
             { UInt8(truncatingIfNeeded: BlockQuantizer.x86Int32((x[$0] - low) * id + 0.5)) }, qh: y + 4,
             qs: y.assumingMemoryBound(to: UInt8.self) + 8)
