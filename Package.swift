@@ -25,6 +25,7 @@ let package = Package(
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
         .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
+        .target(name: "Safetensors", dependencies: ["TensorCore", "BinaryIO"]),
         .target(name: "ImportanceMatrix", dependencies: ["GGUF", "BinaryIO"]),
         .target(
             name: "ModelLoading",
@@ -38,7 +39,9 @@ let package = Package(
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(
             name: "FuzzHarnesses",
-            dependencies: ["TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
+            dependencies: [
+                "TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "Safetensors", "TensorCore", "BinaryIO",
+            ]),
         .executableTarget(
             name: "llamakit",
             dependencies: [
@@ -53,6 +56,7 @@ let package = Package(
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorCore"]),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
+        .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TensorCore", "BinaryIO"]),
         .testTarget(name: "ImportanceMatrixTests", dependencies: ["ImportanceMatrix", "GGUF", "BinaryIO"]),
         .testTarget(
             name: "ConversionTests",

@@ -51,6 +51,12 @@ public enum FileSystem {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// Everything after the last `/`.
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
     /// The whole file, refused beyond `limit` bytes.
     public static func read(_ path: String, limit: Int) throws -> [UInt8] {
         let file = try MappedFile(path: path)

@@ -4,6 +4,7 @@ import GGUF
 import ImportanceMatrix
 import Llama
 import LlamaTokenizers
+import Safetensors
 import TensorCore
 import TorchCheckpoint
 
@@ -12,7 +13,7 @@ import TorchCheckpoint
 /// must return or throw `InputError` — never crash, hang or allocate without bound. File-based
 /// readers get the bytes through a file in `/dev/shm` (or the temporary directory).
 public enum Harness: String, CaseIterable, Sendable {
-    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy, imatrix
+    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy, imatrix, safetensors
 
     public func run(_ bytes: [UInt8]) {
         do {
@@ -39,6 +40,11 @@ public enum Harness: String, CaseIterable, Sendable {
             case .gguf:
                 try Self.withFile(bytes) { path in
                     let file = try GGUFFile(path: path)
+                    for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
+                }
+            case .safetensors:
+                try Self.withFile(bytes) { path in
+                    let file = try SafetensorsFile(path: path)
                     for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
                 }
             case .imatrix:
