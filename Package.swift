@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "ImportanceMatrix", dependencies: ["GGUF", "BinaryIO"]),
         .target(
             name: "ModelLoading",
-            dependencies: ["TorchCheckpoint", "GGUF", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+            dependencies: ["TorchCheckpoint", "GGUF", "Safetensors", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
         .target(name: "Verification", dependencies: ["Conversion", "ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .target(

@@ -2,15 +2,21 @@ import BinaryIO
 import GGUF
 import Llama
 import LlamaTokenizers
+import Safetensors
 import TensorCore
 import TorchCheckpoint
 
-/// Opens what users point LlamaKit at — a Meta checkpoint directory or a GGUF file — as a
-/// config, a tensor source and a tokenizer, and builds the forward pass over it.
+/// Opens what users point LlamaKit at — a Meta checkpoint directory, a Hugging Face directory
+/// or a GGUF file — as a config, a tensor source under Meta's names and a tokenizer, and builds
+/// the forward pass over it.
 public enum ModelFiles {
-    /// A Meta checkpoint directory with its params.json and tokenizer.model.
+    /// A checkpoint directory — Meta's (params.json, tokenizer.model) or Hugging Face's
+    /// (config.json, tokenizer.json) — with its tensors under Meta's names.
     public struct Checkpoint {
-        public let directory: CheckpointDirectory
+        public let path: String
+        /// "pth" or "safetensors".
+        public let format: String
+        public let source: any TensorSource
         public let config: LlamaConfig
         public let tokenizer: (any Tokenizer)?
     }
@@ -18,7 +24,7 @@ public enum ModelFiles {
     /// A model ready to run.
     public struct Opened {
         public let path: String
-        /// "pth" or "gguf".
+        /// "pth", "safetensors" or "gguf".
         public let format: String
         public let model: LlamaModel
         public let tokenizer: (any Tokenizer)?
@@ -43,6 +49,7 @@ public enum ModelFiles {
     ///   `requireTokenizer`, shapes that contradict params.json, or a tokenizer whose size
     ///   differs from the embedding.
     public static func openCheckpoint(_ path: String, requireTokenizer: Bool, hint: String = "") throws -> Checkpoint {
+        if HFDirectory.isHF(path) { return try HFDirectory.open(path, requireTokenizer: requireTokenizer, hint: hint) }
         let directory = try CheckpointDirectory.open(path)
         guard let paramsPath = directory.paramsPath else {
             throw InputError(.missing, "no params.json beside the checkpoint: it defines the architecture", file: path)
@@ -64,7 +71,7 @@ public enum ModelFiles {
                 "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
                 file: directory.tokenizerPath)
         }
-        return Checkpoint(directory: directory, config: config, tokenizer: tokenizer)
+        return Checkpoint(path: directory.path, format: "pth", source: directory.source, config: config, tokenizer: tokenizer)
     }
 
     /// Builds the forward pass over a checkpoint directory or a `.gguf` file.
@@ -90,9 +97,9 @@ public enum ModelFiles {
         var config = checkpoint.config
         if let ropeScalingFactor { config.ropeScalingFactor = ropeScalingFactor }
         let model = try attributing(to: path) {
-            try LlamaModel(config: config, source: checkpoint.directory.source, maxSequenceLength: maxSequenceLength, threads: threads)
+            try LlamaModel(config: config, source: checkpoint.source, maxSequenceLength: maxSequenceLength, threads: threads)
         }
-        return Opened(path: path, format: "pth", model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
+        return Opened(path: path, format: checkpoint.format, model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
     }
 
     private static func isGGUF(_ path: String) throws -> Bool {

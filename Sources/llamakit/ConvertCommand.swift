@@ -55,7 +55,7 @@ struct ConvertCommand: ParsableCommand {
         try reportingErrors {
             let opened = try ModelFiles.openCheckpoint(
                 self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
-            let checkpoint = opened.directory
+            let checkpoint = opened
             let (config, tokenizer) = (opened.config, opened.tokenizer)
             let target = type ?? .lossless(for: checkpoint.source.info(named: "tok_embeddings.weight")?.dtype)
             let name = checkpoint.path.split(separator: "/").last.map(String.init) ?? "model"

@@ -1,0 +1,52 @@
+/// Meta tensor names ⇄ Hugging Face transformers' `LlamaForCausalLM` names
+/// (`docs/hf-format.md` §2). One table for the reader and the writer.
+public enum HFNames {
+    static let global: [(meta: String, hf: String)] = [
+        ("tok_embeddings.weight", "model.embed_tokens.weight"), ("norm.weight", "model.norm.weight"), ("output.weight", "lm_head.weight"),
+    ]
+    static let perLayer: [(meta: String, hf: String)] = [
+        ("attention.wq.weight", "self_attn.q_proj.weight"), ("attention.wk.weight", "self_attn.k_proj.weight"),
+        ("attention.wv.weight", "self_attn.v_proj.weight"), ("attention.wo.weight", "self_attn.o_proj.weight"),
+        ("feed_forward.w1.weight", "mlp.gate_proj.weight"), ("feed_forward.w3.weight", "mlp.up_proj.weight"),
+        ("feed_forward.w2.weight", "mlp.down_proj.weight"), ("attention_norm.weight", "input_layernorm.weight"),
+        ("ffn_norm.weight", "post_attention_layernorm.weight"),
+    ]
+
+    /// The HF name of a Meta tensor, or nil for names HF checkpoints do not carry (`rope.freqs`).
+    public static func hf(for meta: String) -> String? {
+        if let entry = global.first(where: { $0.meta == meta }) { return entry.hf }
+        guard let (layer, module) = split(meta, prefix: "layers."), let entry = perLayer.first(where: { $0.meta == module }) else {
+            return nil
+        }
+        return "model.layers.\(layer).\(entry.hf)"
+    }
+
+    /// The Meta name of an HF tensor, or nil for a name outside the table.
+    public static func meta(for hf: String) -> String? {
+        if let entry = global.first(where: { $0.hf == hf }) { return entry.meta }
+        guard let (layer, module) = split(hf, prefix: "model.layers."), let entry = perLayer.first(where: { $0.hf == module }) else {
+            return nil
+        }
+        return "layers.\(layer).\(entry.meta)"
+    }
+
+    /// Buffers older transformers versions saved beside the weights; derived, never read.
+    public static func isDerivedBuffer(_ hf: String) -> Bool {
+        hf.hasSuffix(".rotary_emb.inv_freq")
+    }
+
+    /// Whether the tensor's rows are in HF's rotary order (q and k projections).
+    public static func isRotaryPermuted(meta: String) -> Bool {
+        meta.hasSuffix(".attention.wq.weight") || meta.hasSuffix(".attention.wk.weight")
+    }
+
+    /// `(layer, rest)` of `prefix` + `N.` + rest, with N a plain decimal layer number.
+    private static func split(_ name: String, prefix: String) -> (Int, String)? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let tail = name.dropFirst(prefix.count)
+        guard let dot = tail.firstIndex(of: "."), let layer = Int(tail[..<dot]), layer >= 0, String(layer) == tail[..<dot] else {
+            return nil
+        }
+        return (layer, String(tail[tail.index(after: dot)...]))
+    }
+}

@@ -1,0 +1,121 @@
+import BinaryIO
+import Foundation
+import Llama
+import TensorCore
+import Testing
+import Verification
+
+@testable import ModelLoading
+
+/// Reading Hugging Face directories written by transformers (`fixtures/hf/make_hf_fixtures.py`).
+@Suite struct HFDirectoryTests {
+    static func hf(_ name: String) -> String { ConversionTests.fixtures.appendingPathComponent("hf/\(name)").path }
+    static func meta(_ name: String) -> String { ConversionTests.fixtures.appendingPathComponent(name).path }
+
+    static let pairs: [(hf: String, meta: String)] = [
+        ("llama3-tiny-hf", "llama3-tiny"), ("llama31-tiny-hf", "llama31-tiny"), ("llama2-tiny-hf", "llama2-tiny"),
+        ("llama3-tiny-tied-hf", "llama3-tiny"),
+    ]
+
+    static func bytes(_ source: any TensorSource, _ name: String) throws -> [UInt8] {
+        try source.withBytes(of: name) { Array($0) }
+    }
+
+    /// Every tensor under Meta's name, q/k rows back in Meta's order: the same bytes as Meta's file
+    /// (transformers' own permutation made the HF side, so this checks the inverse independently).
+    @Test(arguments: pairs.indices)
+    func tensorsEqualMetasByteForByte(_ i: Int) throws {
+        let (hfName, metaName) = Self.pairs[i]
+        let hf = try ModelFiles.openCheckpoint(Self.hf(hfName), requireTokenizer: false)
+        let meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: false)
+        #expect(hf.format == "safetensors")
+        // transformers' converter drops rope.freqs, which old Llama 2 checkpoints carry.
+        let metaInfos = meta.source.tensorInfos.filter { $0.name != "rope.freqs" }
+        #expect(Set(hf.source.tensorInfos.map(\.name)) == Set(metaInfos.map(\.name)))
+        let tied = hfName.contains("tied")
+        for info in metaInfos {
+            let hfInfo = try #require(hf.source.info(named: info.name))
+            #expect((hfInfo.dtype, hfInfo.shape) == (info.dtype, info.shape), "\(info.name)")
+            let expected = try Self.bytes(meta.source, tied && info.name == "output.weight" ? "tok_embeddings.weight" : info.name)
+            #expect(try Self.bytes(hf.source, info.name) == expected, "\(info.name)")
+        }
+    }
+
+    @Test(arguments: pairs.indices)
+    func configEqualsMetas(_ i: Int) throws {
+        let (hfName, metaName) = Self.pairs[i]
+        var hf = try ModelFiles.openCheckpoint(Self.hf(hfName), requireTokenizer: false).config
+        var meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: false).config
+        if hfName == "llama2-tiny-hf" {
+            // Without a tokenizer the Meta side cannot tell Llama 2 from 3; the HF side has tokenizer.model.
+            meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: true).config
+        }
+        hf.defaultedKeys = []
+        meta.defaultedKeys = []
+        #expect(hf == meta)
+    }
+
+    /// The forward pass on the HF directory gives the logits transformers computed on it.
+    @Test(arguments: pairs.map(\.hf))
+    func forwardPassMatchesTransformers(_ name: String) throws {
+        let outcome = try Verifier.run(
+            .init(model: Self.hf(name), reference: Self.hf(name) + "/reference/reference.pth", against: nil, tokens: nil, threads: 2))
+        #expect(outcome.format == "safetensors")
+        #expect(outcome.comparison.top1Agreement == 1)
+        #expect(outcome.comparison.relativeMaxDiff <= 1e-5, "\(outcome.comparison.relativeMaxDiff)")
+    }
+
+    /// A copy of an HF fixture with `edit` applied to its directory, opened.
+    static func openEdited(_ name: String, _ edit: @Sendable (String) throws -> Void) throws {
+        let directory = NSTemporaryDirectory() + "llamakit-hf-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: hf(name), toPath: directory)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try edit(directory)
+        _ = try ModelFiles.openCheckpoint(directory, requireTokenizer: false)
+    }
+
+    static func editConfig(_ directory: String, _ change: (inout [String: Any]) -> Void) throws {
+        let url = URL(fileURLWithPath: directory + "/config.json")
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        change(&object)
+        try JSONSerialization.data(withJSONObject: object).write(to: url)
+    }
+
+    static let badDirectories:
+        [(name: String, fixture: String, edit: @Sendable (String) throws -> Void, kind: InputError.Kind, says: String)] = [
+            (
+                "config contradicts the tensors", "llama3-tiny-hf", { try editConfig($0) { $0["intermediate_size"] = 256 } }, .mismatch,
+                "tensor 'model.layers.0.mlp.gate_proj.weight': expected shape [256, 64]"
+            ),
+            (
+                "unsupported architecture", "llama3-tiny-hf", { try editConfig($0) { $0["architectures"] = ["MistralForCausalLM"] } },
+                .unsupported, "architecture MistralForCausalLM is not LlamaForCausalLM"
+            ),
+            (
+                "unsupported rope", "llama31-tiny-hf",
+                {
+                    try editConfig($0) {
+                        var rope = $0["rope_parameters"] as! [String: Any]
+                        rope["rope_type"] = "yarn"
+                        $0["rope_parameters"] = rope
+                    }
+                }, .unsupported, "rope type 'yarn' is not supported"
+            ),
+            (
+                "missing shard", "llama2-tiny-hf", { try FileManager.default.removeItem(atPath: $0 + "/model-00002-of-00003.safetensors") },
+                .missing, "shard 'model-00002-of-00003.safetensors' named by the index is missing"
+            ),
+            (
+                "no config", "llama3-tiny-hf", { try FileManager.default.removeItem(atPath: $0 + "/config.json") }, .missing,
+                "no consolidated.NN.pth"
+            ),
+        ]
+
+    @Test(arguments: badDirectories.indices)
+    func refusesBadDirectories(_ i: Int) throws {
+        let bad = Self.badDirectories[i]
+        let error = #expect(throws: InputError.self, "\(bad.name)") { try Self.openEdited(bad.fixture, bad.edit) }
+        #expect(error?.kind == bad.kind, "\(bad.name): \(String(describing: error))")
+        #expect(error.map { "\($0)".contains(bad.says) } == true, "\(bad.name): \(String(describing: error))")
+    }
+}
