@@ -22,10 +22,8 @@ public final class SafetensorsFile: TensorSource {
                 try SafetensorsHeader(front: $0, fileSize: mapped.size)
             }
         }
-        let dataOffset = header.dataOffset
-        tensorInfos = header.entries.map {
-            TensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, location: "data+\(dataOffset + $0.range.lowerBound)")
-        }
+        // Offsets within the data section, as the header states them (and as GGUF locations read).
+        tensorInfos = header.entries.map { TensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, location: "data+\($0.range.lowerBound)") }
         indexByName = Dictionary(uniqueKeysWithValues: header.entries.enumerated().map { ($1.name, $0) })
     }
 

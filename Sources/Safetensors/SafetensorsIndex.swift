@@ -45,9 +45,8 @@ public struct SafetensorsIndex: Sendable, Equatable {
         return JSONWriter.bytes(.object(JSONObject([("metadata", .object(metadata)), ("weight_map", .object(map))])))
     }
 
-    /// Shard file names in first-use order.
+    /// Shard file names, sorted (`model-00001-of-00003.safetensors` first).
     public var files: [String] {
-        var seen = Set<String>()
-        return weightMap.map(\.file).filter { seen.insert($0).inserted }
+        Set(weightMap.map(\.file)).sorted()
     }
 }

@@ -3,6 +3,8 @@ import BinaryIO
 import GGUF
 import Llama
 import LlamaTokenizers
+import ModelLoading
+import Safetensors
 import TensorCore
 import TorchCheckpoint
 
@@ -11,7 +13,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show every tensor of a checkpoint and the architecture it implies.",
         discussion: """
-            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json, tokenizer.model) or a single .pth file. Only the pickle is read, never the weights, so this takes milliseconds whatever the checkpoint's size. A sharded directory is shown as the merged logical model. A .pth that is not a Llama checkpoint still lists its tensors.
+            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json, tokenizer.model) or a single .pth file, a Hugging Face directory (config.json, model*.safetensors, tokenizer.json) or a .safetensors file, or a .gguf file. Only headers are read, never the weights, so this takes milliseconds whatever the checkpoint's size. A sharded Meta directory is shown as the merged logical model; an HF directory lists its tensors under their HF names, file by file. A file that is not a Llama checkpoint still lists its tensors.
 
             No pickle code is ever executed. Exit status: 0 success; 2 bad usage or bad input (one message on stderr naming the file, the place inside it, and expected vs found), including a params.json that contradicts the tensors (the listing is printed first).
 
@@ -19,10 +21,11 @@ struct InspectCommand: ParsableCommand {
               llamakit inspect Meta-Llama-3.1-8B/
               llamakit inspect consolidated.00.pth --json | jq '.tensors | length'
               llamakit inspect Llama-2-13b/ --tree
+              llamakit inspect Llama-3.2-1B-Instruct/ --json | jq .config
             """
     )
 
-    @Argument(help: "A checkpoint directory or a .pth file.")
+    @Argument(help: "A Meta or Hugging Face checkpoint directory, or a .pth, .safetensors or .gguf file.")
     var path: String
 
     @Flag(help: "Print the same facts as JSON for scripts.")
@@ -51,11 +54,14 @@ struct InspectCommand: ParsableCommand {
                 print(json ? report.json() : report.text())
                 return
             }
-            let report = try InspectReport(path: path)
+            let report = try HFDirectory.isHF(path) ? InspectReport(hf: path) : InspectReport(path: path)
+            if tree && report.format == "safetensors" {
+                throw InputError(.unsupported, "--tree is for PyTorch checkpoints; use the table or --json for safetensors", file: path)
+            }
             if json {
                 print(report.json())
             } else if tree {
-                print(ModuleTree(tensors: report.checkpoint.source.tensorInfos, config: report.config).render())
+                print(ModuleTree(tensors: report.source.tensorInfos, config: report.config).render())
             } else {
                 print(report.text())
             }
@@ -66,48 +72,104 @@ struct InspectCommand: ParsableCommand {
 
 /// Everything `inspect` shows, gathered once from library calls.
 struct InspectReport {
-    let checkpoint: CheckpointDirectory
+    /// "pytorch" or "safetensors".
+    let format: String
+    /// One line per file read, for the text form, and the same facts for JSON.
+    let fileLines: [String]
+    let filesJSON: [JSONOutput]
+    /// The tensors as stored (an HF directory keeps its HF names here).
+    let source: any TensorSource
+    /// Meta checkpoint shards merged into one model; 1 otherwise.
+    let modelParallel: Int
+    let configPath: String?
     let config: LlamaConfig?
     let configError: InputError?
+    let tokenizerPath: String?
     let tokenizer: TokenizerFormat?
     /// The tokenizer's vocabulary (ids), read with the real reader.
     let tokenizerVocabulary: Int?
 
+    /// A Meta checkpoint directory or `.pth` file.
     init(path: String) throws {
-        checkpoint = try CheckpointDirectory.open(path)
-        if let tokenizerPath = checkpoint.tokenizerPath {
-            let model = try TokenizerLoader.load(path: tokenizerPath)
-            tokenizer = model is Llama3Tokenizer ? .tiktoken : .sentencepiece
-            tokenizerVocabulary = model.vocabularySize
-        } else {
-            tokenizer = nil
-            tokenizerVocabulary = nil
+        let checkpoint = try CheckpointDirectory.open(path)
+        format = "pytorch"
+        fileLines = checkpoint.files.map { file in
+            "\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes"
         }
-        var config: LlamaConfig? = nil
-        var configError: InputError? = nil
-        if let paramsPath = checkpoint.paramsPath {
-            let params = try LlamaParams.load(path: paramsPath)
-            do {
-                let derived = try LlamaConfig(
-                    params: params, tensors: checkpoint.source, tokenizer: tokenizer.map { $0 == .tiktoken ? .tiktoken : .sentencepiece })
-                if let tokenizerVocabulary, tokenizerVocabulary != derived.vocabSize, let tokenizerPath = checkpoint.tokenizerPath {
-                    throw InputError(
-                        .mismatch,
-                        "defines \(tokenizerVocabulary) ids but tok_embeddings.weight has \(derived.vocabSize) rows: the tokenizer does not belong to this checkpoint",
-                        file: tokenizerPath)
-                }
-                config = derived
-            } catch let error as InputError {
-                configError = error.inFile(paramsPath)
+        filesJSON = checkpoint.files.map {
+            .object([
+                ("path", .string($0.path)), ("prefix", .string($0.prefix)), ("records", .int($0.recordCount)),
+                ("byteorder", .string($0.isBigEndian ? "big" : "little")),
+            ])
+        }
+        source = checkpoint.source
+        modelParallel = checkpoint.files.count
+        tokenizerPath = checkpoint.tokenizerPath
+        (tokenizer, tokenizerVocabulary) = try Self.describeTokenizer(at: checkpoint.tokenizerPath)
+        configPath = checkpoint.paramsPath
+        (config, configError) = Self.deriving(file: checkpoint.paramsPath) { [tokenizer, tokenizerVocabulary] paramsPath in
+            let derived = try LlamaConfig(params: try LlamaParams.load(path: paramsPath), tensors: checkpoint.source, tokenizer: tokenizer)
+            if let tokenizerVocabulary, tokenizerVocabulary != derived.vocabSize, let tokenizerPath = checkpoint.tokenizerPath {
+                throw InputError(
+                    .mismatch,
+                    "defines \(tokenizerVocabulary) ids but tok_embeddings.weight has \(derived.vocabSize) rows: the tokenizer does not belong to this checkpoint",
+                    file: tokenizerPath)
             }
+            return derived
         }
-        self.config = config
-        self.configError = configError
     }
+
+    /// A Hugging Face directory or `.safetensors` file: tensors under their stored names, the
+    /// config from config.json checked against them under Meta's names.
+    init(hf path: String) throws {
+        let weights = try SafetensorsSet(path: path)
+        format = "safetensors"
+        fileLines = weights.files.map { file in
+            let metadata = file.header.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+            return "\(file.path): safetensors, \(Formatting.bytes(file.header.dataOffset + (file.tensorInfos.map(\.byteCount).reduce(0, +)))), \(file.tensorInfos.count) tensors, header \(Formatting.grouped(file.header.dataOffset - 8)) bytes\(metadata.isEmpty ? "" : ", metadata \(metadata)")"
+        }
+        filesJSON = weights.files.map { file in
+            .object([
+                ("path", .string(file.path)), ("tensors", .int(file.tensorInfos.count)), ("header_bytes", .int(file.header.dataOffset - 8)),
+                ("metadata", .object(file.header.metadata.map { ($0.key, .string($0.value)) })),
+            ])
+        }
+        source = weights
+        modelParallel = 1
+        let directory = FileSystem.kind(of: path) == .directory ? path : FileSystem.parent(of: path)
+        let model = FileSystem.join(directory, "tokenizer.model")
+        tokenizerPath = FileSystem.kind(of: model) == .file ? model : nil
+        (tokenizer, tokenizerVocabulary) = try Self.describeTokenizer(at: tokenizerPath)
+        let configFile = FileSystem.join(directory, HFConfig.fileName)
+        configPath = FileSystem.kind(of: configFile) == .file ? configFile : nil
+        (config, configError) = Self.deriving(file: configPath) { _ in
+            try HFDirectory.open(path, requireTokenizer: false).config
+        }
+    }
+
+    private static func describeTokenizer(at path: String?) throws -> (TokenizerFormat?, Int?) {
+        guard let path else { return (nil, nil) }
+        let model = try TokenizerLoader.load(path: path)
+        return (model is Llama3Tokenizer ? .tiktoken : .sentencepiece, model.vocabularySize)
+    }
+
+    /// The config from `file`, or the error that stopped it (shown after the listing).
+    private static func deriving(file: String?, _ derive: (String) throws -> LlamaConfig) -> (LlamaConfig?, InputError?) {
+        guard let file else { return (nil, nil) }
+        do {
+            return (try derive(file), nil)
+        } catch let error as InputError {
+            return (nil, error.inFile(file))
+        } catch {
+            return (nil, InputError(.malformed, "\(error)", file: file))
+        }
+    }
+
+    private var configName: String { format == "safetensors" ? "config.json" : "params.json" }
 
     private var totals: [(dtype: DType, count: Int, params: Int, bytes: Int)] {
         var byType: [DType: (Int, Int, Int)] = [:]
-        for info in checkpoint.source.tensorInfos {
+        for info in source.tensorInfos {
             let old = byType[info.dtype] ?? (0, 0, 0)
             byType[info.dtype] = (old.0 + 1, old.1 + info.elementCount, old.2 + info.byteCount)
         }
@@ -115,23 +177,17 @@ struct InspectReport {
     }
 
     func text() -> String {
-        var out: [String] = []
-        for file in checkpoint.files {
-            out.append(
-                "\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes"
-            )
-        }
-        if checkpoint.files.count > 1 {
-            out.append("\(checkpoint.files.count) shards merged into one model (tensors below are the merged ones)")
-        }
+        var out = fileLines
+        if modelParallel > 1 { out.append("\(modelParallel) shards merged into one model (tensors below are the merged ones)") }
         out.append("")
-        let rows = checkpoint.source.tensorInfos.map { info in
+        let rows = source.tensorInfos.map { info in
             [
                 info.name, info.dtype.rawValue, Formatting.shape(info.shape), Formatting.grouped(info.elementCount),
                 Formatting.grouped(info.byteCount), info.location,
             ]
         }
-        out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", "record@offset"], rows, rightAligned: [3, 4]))
+        let locationHeader = format == "safetensors" ? "file:offset" : "record@offset"
+        out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", locationHeader], rows, rightAligned: [3, 4]))
         out.append("")
         var totalRows = totals.map {
             [
@@ -145,55 +201,53 @@ struct InspectReport {
         ])
         out.append(Formatting.table(["dtype", "tensors", "params", "bytes", ""], totalRows, rightAligned: [1, 2, 3, 4]))
         out.append("")
-        if let config {
-            var rows: [[String]] = [
-                ["family", config.family.rawValue],
-                ["layers", "\(config.layerCount)"],
-                ["dim", "\(config.dim)"],
-                ["heads", "\(config.headCount)"],
-                [
-                    "kv heads",
-                    "\(config.kvHeadCount)\(config.kvHeadCount < config.headCount ? " (GQA, \(config.headCount / config.kvHeadCount) query heads per kv head)" : " (MHA)")",
-                ],
-                ["head dim", "\(config.headDim)"],
-                ["ffn hidden", "\(config.ffnHiddenSize)"],
-                ["vocab", "\(config.vocabSize)\(config.defaultedKeys.contains("vocab_size") ? " (from tok_embeddings.weight)" : "")"],
-                ["norm eps", "\(config.normEps)"],
-                [
-                    "rope theta",
-                    "\(config.ropeTheta)\(config.defaultedKeys.contains("rope_theta") ? " (absent from params.json: default)" : "")",
-                ],
-                ["rope scaling", config.ropeScalingFactor.map { "Llama 3.1 apply_scaling, factor \(Int($0))" } ?? "none"],
-                ["context", "\(config.contextLength) (trained length of the family)"],
-            ]
-            if checkpoint.files.count > 1 { rows.append(["model parallel", "\(checkpoint.files.count) shards"]) }
-            out.append("config (\(checkpoint.paramsPath!)):")
-            out.append(Formatting.columns(rows, indent: "  "))
-        } else if checkpoint.paramsPath == nil {
-            out.append("config: no params.json beside the checkpoint")
-        } else {
-            out.append("config: params.json does not match the tensors (see the error below)")
-        }
-        if let tokenizer, let path = checkpoint.tokenizerPath, let vocabulary = tokenizerVocabulary {
-            let kind =
-                tokenizer == .tiktoken
-                ? "tiktoken BPE ranks (Llama 3), \(Formatting.grouped(vocabulary - 256)) ranks + 256 special tokens = \(Formatting.grouped(vocabulary)) ids"
-                : "sentencepiece BPE model (Llama 1/2), \(Formatting.grouped(vocabulary)) pieces"
-            out.append("tokenizer: \(path): \(kind)")
-        } else {
-            out.append("tokenizer: no tokenizer.model beside the checkpoint")
-        }
+        out += configLines()
+        out.append(tokenizerLine())
         return out.joined(separator: "\n")
     }
 
-    func json() -> String {
-        let files: [JSONOutput] = checkpoint.files.map {
-            .object([
-                ("path", .string($0.path)), ("prefix", .string($0.prefix)), ("records", .int($0.recordCount)),
-                ("byteorder", .string($0.isBigEndian ? "big" : "little")),
-            ])
+    private func configLines() -> [String] {
+        guard let config, let configPath else {
+            return [configPath == nil ? "config: no \(configName) beside the checkpoint" : "config: \(configName) does not match the tensors (see the error below)"]
         }
-        let tensors: [JSONOutput] = checkpoint.source.tensorInfos.map {
+        let fromFile = format == "safetensors" ? "max_position_embeddings" : "trained length of the family"
+        var rows: [[String]] = [
+            ["family", config.family.rawValue],
+            ["layers", "\(config.layerCount)"],
+            ["dim", "\(config.dim)"],
+            ["heads", "\(config.headCount)"],
+            [
+                "kv heads",
+                "\(config.kvHeadCount)\(config.kvHeadCount < config.headCount ? " (GQA, \(config.headCount / config.kvHeadCount) query heads per kv head)" : " (MHA)")",
+            ],
+            ["head dim", "\(config.headDim)"],
+            ["ffn hidden", "\(config.ffnHiddenSize)"],
+            ["vocab", "\(config.vocabSize)\(config.defaultedKeys.contains("vocab_size") ? " (from tok_embeddings.weight)" : "")"],
+            ["norm eps", "\(config.normEps)"],
+            [
+                "rope theta",
+                "\(config.ropeTheta)\(config.defaultedKeys.contains("rope_theta") ? " (absent from params.json: default)" : "")",
+            ],
+            ["rope scaling", config.ropeScalingFactor.map { "Llama 3.1 apply_scaling, factor \(Int($0))" } ?? "none"],
+            ["context", "\(config.contextLength) (\(fromFile))"],
+        ]
+        if modelParallel > 1 { rows.append(["model parallel", "\(modelParallel) shards"]) }
+        return ["config (\(configPath)):", Formatting.columns(rows, indent: "  ")]
+    }
+
+    private func tokenizerLine() -> String {
+        guard let tokenizer, let tokenizerPath, let vocabulary = tokenizerVocabulary else {
+            return "tokenizer: no tokenizer.model beside the checkpoint"
+        }
+        let kind =
+            tokenizer == .tiktoken
+            ? "tiktoken BPE ranks (Llama 3), \(Formatting.grouped(vocabulary - 256)) ranks + 256 special tokens = \(Formatting.grouped(vocabulary)) ids"
+            : "sentencepiece BPE model (Llama 1/2), \(Formatting.grouped(vocabulary)) pieces"
+        return "tokenizer: \(tokenizerPath): \(kind)"
+    }
+
+    func json() -> String {
+        let tensors: [JSONOutput] = source.tensorInfos.map {
             .object([
                 ("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)), ("shape", .array($0.shape.map { .int($0) })),
                 ("bytes", .int($0.byteCount)), ("location", .string($0.location)),
@@ -212,12 +266,12 @@ struct InspectReport {
                 ])
             } ?? .null
         var members: [(String, JSONOutput)] = [
-            ("format", .string("pytorch")), ("files", .array(files)), ("tensors", .array(tensors)), ("config", configJSON),
+            ("format", .string(format)), ("files", .array(filesJSON)), ("tensors", .array(tensors)), ("config", configJSON),
         ]
         if let configError { members.append(("config_error", .string(configError.description))) }
         let tokenizerJSON: JSONOutput =
             tokenizer.flatMap { format in
-                checkpoint.tokenizerPath.map {
+                tokenizerPath.map {
                     JSONOutput.object([
                         ("path", .string($0)), ("format", .string(format.rawValue)),
                         ("vocab_size", tokenizerVocabulary.map { .int($0) } ?? .null),

@@ -171,4 +171,42 @@ import Testing
         #expect(run.stdout.contains("tok_embeddings.weight"))
         #expect(run.stderr.contains("tensor 'layers.0.attention.wk.weight': expected shape [64, 64], found [32, 64]"), "\(run.stderr)")
     }
+
+    @Test func showsAHuggingFaceDirectoryFileByFile() throws {
+        let run = try Self.run(["inspect", "fixtures/hf/llama31-tiny-hf"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.hasPrefix("fixtures/hf/llama31-tiny-hf/model-00001-of-00003.safetensors: safetensors, "))
+        #expect(run.stdout.contains("model.layers.0.self_attn.k_proj.weight"))
+        #expect(run.stdout.contains("config (fixtures/hf/llama31-tiny-hf/config.json):"))
+        #expect(run.stdout.contains("rope scaling  Llama 3.1 apply_scaling, factor 8"))
+        #expect(run.stdout.contains("context       131072 (max_position_embeddings)"))
+    }
+
+    @Test func jsonOfASafetensorsDirectory() throws {
+        let run = try Self.run(["inspect", "fixtures/hf/llama3-tiny-tied-hf", "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(object["format"] as? String == "safetensors")
+        let tensors = try #require(object["tensors"] as? [[String: Any]])
+        #expect(tensors.count == 20)  // tied: no lm_head.weight
+        #expect(!tensors.contains { $0["name"] as? String == "lm_head.weight" })
+        let config = try #require(object["config"] as? [String: Any])
+        #expect(config["family"] as? String == "Llama 3")
+        #expect(config["n_kv_heads"] as? Int == 2)
+    }
+
+    @Test func aConfigContradictingTheTensorsNamesTheHFTensor() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("llamakit-cli-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Self.repo.appendingPathComponent("fixtures/hf/llama3-tiny-hf"), to: directory)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("config.json")
+        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "\"num_key_value_heads\": 2", with: "\"num_key_value_heads\": 4")
+        try Data(text.utf8).write(to: config)
+        let run = try Self.run(["inspect", directory.path])
+        #expect(run.status == 2)
+        #expect(run.stdout.contains("model.layers.0.self_attn.k_proj.weight"))
+        #expect(
+            run.stderr.contains("tensor 'model.layers.0.self_attn.k_proj.weight': expected shape [64, 64], found [32, 64] (Meta's layers.0.attention.wk.weight)"),
+            "\(run.stderr)")
+    }
 }
