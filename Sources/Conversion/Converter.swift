@@ -138,7 +138,7 @@ public enum Converter {
         ropeScaling: Double?
     ) throws -> ([Planned], MixPlan) {
         var plan: [Planned] = []
-        for info in options.vocabOnly ? [] : source.tensorInfos {
+        for info in options.vocabOnly ? [] : canonicalOrder(source.tensorInfos, config: config) {
             guard let name = GGUFNames.gguf(for: info.name), !(droppingOutput && info.name == "output.weight") else { continue }
             plan.append(Planned(gguf: name, meta: info.name, shape: info.shape, type: .f32))
         }
@@ -149,6 +149,17 @@ public enum Converter {
         let mix = try request.plan(plan.map { ($0.gguf, $0.shape) }, model: facts)
         for index in plan.indices { plan[index].type = mix.tensors[index].type }
         return (plan, mix)
+    }
+
+    /// Tensors in the order of Meta's state dict (embedding, layer by layer, norm, output), so a
+    /// model gives the same file whichever layout it was read from (an HF directory lists its
+    /// tensors by dtype and name). Names outside Meta's model keep their order, after it.
+    static func canonicalOrder(_ infos: [TensorInfo], config: LlamaConfig) -> [TensorInfo] {
+        let expected = config.expectedShapes.map(\.name)
+        let metaOrder = [expected[0]] + expected.dropFirst(3) + expected[1..<3]
+        let rank = Dictionary(uniqueKeysWithValues: metaOrder.enumerated().map { ($1, $0) })
+        return infos.enumerated().sorted { (rank[$0.element.name] ?? Int.max, $0.offset) < (rank[$1.element.name] ?? Int.max, $1.offset) }
+            .map(\.element)
     }
 
     /// The `general.*` and `llama.*` keys with the value types gguf-py writes, the tokenizer's

@@ -23,7 +23,9 @@ public final class SafetensorsFile: TensorSource {
             }
         }
         // Offsets within the data section, as the header states them (and as GGUF locations read).
-        tensorInfos = header.entries.map { TensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, location: "data+\($0.range.lowerBound)") }
+        tensorInfos = header.entries.map {
+            TensorInfo(name: $0.name, dtype: $0.dtype, shape: $0.shape, location: "data+\($0.range.lowerBound)")
+        }
         indexByName = Dictionary(uniqueKeysWithValues: header.entries.enumerated().map { ($1.name, $0) })
     }
 

@@ -11,7 +11,7 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Meta checkpoint directory to a GGUF file that llama.cpp loads.",
         discussion: """
-            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model, and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. The output appears only when complete.
+            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model — or a Hugging Face directory's safetensors (q/k rows put back in Meta's rotary order), config.json and tokenizer — and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. The output appears only when complete.
 
             --type takes llama.cpp's presets. Each tensor gets the type llama-quantize would give it from an F16 file of the same model (q4_k_m: most weights Q4_K, attn_v and some ffn_down Q6_K, output Q6_K; 1-D tensors F32), with the same bytes: one step from Meta's files to a Q4_K_M file. --pure, --output-tensor-type, --token-embedding-type and --tensor-type change the mix; --imatrix quantizes with an importance matrix.
 
@@ -19,10 +19,11 @@ struct ConvertCommand: ParsableCommand {
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-bf16.gguf
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m --imatrix imatrix.gguf
+              llamakit convert Llama-3.2-1B-Instruct/ -o llama-3.2-1b-instruct-q8_0.gguf --type q8_0    (a Hugging Face directory)
             """
     )
 
-    @Argument(help: "A Meta checkpoint directory.")
+    @Argument(help: "A Meta checkpoint directory, or a Hugging Face directory (config.json, safetensors, tokenizer).")
     var checkpoint: String
 
     @Option(name: .shortAndLong, help: "The GGUF file to write.")
@@ -36,6 +37,9 @@ struct ConvertCommand: ParsableCommand {
 
     @Option(help: "Llama 3.1 RoPE scaling factor for rope_freqs (default: 32 for Llama 3.2 1B/3B, 8 otherwise).")
     var ropeScalingFactor: Double?
+
+    @Option(help: "general.name in the file (default: the checkpoint directory's name).")
+    var name: String?
 
     @Flag(help: "Convert without a tokenizer.model (the file will lack tokenizer metadata).")
     var noTokenizer = false
@@ -58,7 +62,8 @@ struct ConvertCommand: ParsableCommand {
             let checkpoint = opened
             let (config, tokenizer) = (opened.config, opened.tokenizer)
             let target = type ?? .lossless(for: checkpoint.source.info(named: "tok_embeddings.weight")?.dtype)
-            let name = checkpoint.path.split(separator: "/").last.map(String.init) ?? "model"
+            let name =
+                self.name ?? FileSystem.baseName(checkpoint.path.hasSuffix("/") ? String(checkpoint.path.dropLast()) : checkpoint.path)
             let terminal = Console.stderrIsTerminal
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,

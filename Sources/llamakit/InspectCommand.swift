@@ -126,7 +126,8 @@ struct InspectReport {
         format = "safetensors"
         fileLines = weights.files.map { file in
             let metadata = file.header.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-            return "\(file.path): safetensors, \(Formatting.bytes(file.header.dataOffset + (file.tensorInfos.map(\.byteCount).reduce(0, +)))), \(file.tensorInfos.count) tensors, header \(Formatting.grouped(file.header.dataOffset - 8)) bytes\(metadata.isEmpty ? "" : ", metadata \(metadata)")"
+            return
+                "\(file.path): safetensors, \(Formatting.bytes(file.header.dataOffset + (file.tensorInfos.map(\.byteCount).reduce(0, +)))), \(file.tensorInfos.count) tensors, header \(Formatting.grouped(file.header.dataOffset - 8)) bytes\(metadata.isEmpty ? "" : ", metadata \(metadata)")"
         }
         filesJSON = weights.files.map { file in
             .object([
@@ -208,7 +209,11 @@ struct InspectReport {
 
     private func configLines() -> [String] {
         guard let config, let configPath else {
-            return [configPath == nil ? "config: no \(configName) beside the checkpoint" : "config: \(configName) does not match the tensors (see the error below)"]
+            return [
+                configPath == nil
+                    ? "config: no \(configName) beside the checkpoint"
+                    : "config: \(configName) does not match the tensors (see the error below)"
+            ]
         }
         let fromFile = format == "safetensors" ? "max_position_embeddings" : "trained length of the family"
         var rows: [[String]] = [

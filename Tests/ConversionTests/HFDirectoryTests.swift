@@ -5,6 +5,7 @@ import TensorCore
 import Testing
 import Verification
 
+@testable import Conversion
 @testable import ModelLoading
 
 /// Reading Hugging Face directories written by transformers (`fixtures/hf/make_hf_fixtures.py`).
@@ -63,6 +64,24 @@ import Verification
         #expect(outcome.format == "safetensors")
         #expect(outcome.comparison.top1Agreement == 1)
         #expect(outcome.comparison.relativeMaxDiff <= 1e-5, "\(outcome.comparison.relativeMaxDiff)")
+    }
+
+    /// Converting the HF directory gives the very file converting Meta's gives: same tensors in the
+    /// same order, same metadata (the tokenizer each directory carries).
+    @Test(arguments: [("llama2-tiny-hf", "llama2-tiny"), ("llama31-tiny-hf", "llama31-tiny")])
+    func ggufFromHFEqualsGGUFFromMeta(_ hfName: String, _ metaName: String) throws {
+        var files: [Data] = []
+        for path in [Self.hf(hfName), Self.meta(metaName)] {
+            let checkpoint = try ModelFiles.openCheckpoint(path, requireTokenizer: false)
+            let output = NSTemporaryDirectory() + "llamakit-hf-\(UUID().uuidString).gguf"
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let tokenizer = hfName == "llama2-tiny-hf" ? checkpoint.tokenizer : nil
+            _ = try Converter.convert(
+                source: checkpoint.source, config: checkpoint.config, tokenizer: tokenizer, options: .init(type: .q8_0, name: "tiny"),
+                to: output)
+            files.append(try Data(contentsOf: URL(fileURLWithPath: output)))
+        }
+        #expect(files[0] == files[1])
     }
 
     /// A copy of an HF fixture with `edit` applied to its directory, opened.

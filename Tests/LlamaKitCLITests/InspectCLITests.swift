@@ -200,13 +200,16 @@ import Testing
         try FileManager.default.copyItem(at: Self.repo.appendingPathComponent("fixtures/hf/llama3-tiny-hf"), to: directory)
         defer { try? FileManager.default.removeItem(at: directory) }
         let config = directory.appendingPathComponent("config.json")
-        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "\"num_key_value_heads\": 2", with: "\"num_key_value_heads\": 4")
+        let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(
+            of: "\"num_key_value_heads\": 2", with: "\"num_key_value_heads\": 4")
         try Data(text.utf8).write(to: config)
         let run = try Self.run(["inspect", directory.path])
         #expect(run.status == 2)
         #expect(run.stdout.contains("model.layers.0.self_attn.k_proj.weight"))
         #expect(
-            run.stderr.contains("tensor 'model.layers.0.self_attn.k_proj.weight': expected shape [64, 64], found [32, 64] (Meta's layers.0.attention.wk.weight)"),
+            run.stderr.contains(
+                "tensor 'model.layers.0.self_attn.k_proj.weight': expected shape [64, 64], found [32, 64] (Meta's layers.0.attention.wk.weight)"
+            ),
             "\(run.stderr)")
     }
 }
