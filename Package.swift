@@ -34,7 +34,9 @@ let package = Package(
         .target(name: "Verification", dependencies: ["Conversion", "ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
         .target(
             name: "Conversion",
-            dependencies: ["ModelLoading", "Llama", "GGUF", "ImportanceMatrix", "Quantization", "LlamaTokenizers", "TensorCore", "BinaryIO"]
+            dependencies: [
+                "ModelLoading", "Llama", "GGUF", "ImportanceMatrix", "Quantization", "LlamaTokenizers", "Safetensors", "TensorCore", "BinaryIO",
+            ]
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
         .target(

@@ -51,6 +51,21 @@ public enum FileSystem {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// Creates `path` (one level) unless it already is a directory.
+    /// - Throws: `InputError` with the OS's text when it cannot be created or is a file.
+    public static func createDirectory(_ path: String) throws {
+        if kind(of: path) == .directory { return }
+        guard mkdir(path, 0o755) == 0 else {
+            throw InputError(.io, "cannot create the directory: \(String(cString: strerror(errno)))", file: path)
+        }
+    }
+
+    /// Removes the file at `path`.
+    /// - Throws: `InputError` with the OS's text.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 else { throw InputError(.io, "cannot remove: \(String(cString: strerror(errno)))", file: path) }
+    }
+
     /// Everything after the last `/`.
     public static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }

@@ -118,7 +118,7 @@ public enum Converter {
 
     /// Whether `output.weight` is the embedding bit for bit (Llama 3.2 1B/3B tie them), so the
     /// file can drop it as llama.cpp's converter does.
-    private static func isTiedOutput(_ source: any TensorSource) throws -> Bool {
+    static func isTiedOutput(_ source: any TensorSource) throws -> Bool {
         guard let output = source.info(named: "output.weight"),
             let embedding = source.info(named: "tok_embeddings.weight"),
             output.shape == embedding.shape, output.dtype == embedding.dtype

@@ -146,3 +146,62 @@ public struct HFConfig: Sendable, Equatable {
             ropeScalingFactor: ropeScalingFactor, contextLength: maxPositionEmbeddings)
     }
 }
+
+extension HFConfig {
+    /// The fields transformers' converter computes for `config` (`docs/hf-format.md` §4).
+    /// - Parameter eosTokenIDs: one id, or several for instruct models (Llama 3: eos, eom, eot).
+    public init(config: LlamaConfig, tied: Bool, bosTokenID: Int?, eosTokenIDs: [Int]) {
+        hiddenSize = config.dim
+        layerCount = config.layerCount
+        headCount = config.headCount
+        kvHeadCount = config.kvHeadCount
+        intermediateSize = config.ffnHiddenSize
+        vocabSize = config.vocabSize
+        rmsNormEps = config.normEps
+        ropeTheta = config.ropeTheta
+        ropeScalingFactor = config.ropeScalingFactor
+        maxPositionEmbeddings = config.contextLength
+        tieWordEmbeddings = tied
+        self.bosTokenID = bosTokenID
+        self.eosTokenIDs = eosTokenIDs
+    }
+
+    /// config.json as transformers 4 writes it for `LlamaForCausalLM` (transformers 5 reads
+    /// this form too), keys in its order.
+    /// - Parameter dtype: `torch_dtype`: "bfloat16", "float16" or "float32".
+    public func json(dtype: String) -> [UInt8] {
+        let scaling: JSONValue =
+            ropeScalingFactor.map { factor in
+                .object(
+                    JSONObject(
+                        [("factor", JSONValue.double(factor))]
+                            + Self.llama3Scaling.map {
+                                ($0.key, $0.value == $0.value.rounded() ? .integer(Int($0.value)) : .double($0.value))
+                            }
+                            + [("rope_type", .string("llama3"))]))
+            } ?? .null
+        let eos: JSONValue = eosTokenIDs.count == 1 ? .integer(eosTokenIDs[0]) : .array(eosTokenIDs.map { .integer($0) })
+        let members: [(String, JSONValue)] = [
+            ("architectures", .array([.string("LlamaForCausalLM")])), ("attention_bias", .bool(false)), ("attention_dropout", .double(0)),
+            ("bos_token_id", bosTokenID.map { .integer($0) } ?? .null), ("eos_token_id", eos),
+            ("head_dim", .integer(hiddenSize / headCount)),
+            ("hidden_act", .string("silu")), ("hidden_size", .integer(hiddenSize)), ("initializer_range", .double(0.02)),
+            ("intermediate_size", .integer(intermediateSize)), ("max_position_embeddings", .integer(maxPositionEmbeddings)),
+            ("mlp_bias", .bool(false)), ("model_type", .string("llama")), ("num_attention_heads", .integer(headCount)),
+            ("num_hidden_layers", .integer(layerCount)), ("num_key_value_heads", .integer(kvHeadCount)), ("pretraining_tp", .integer(1)),
+            ("rms_norm_eps", .double(rmsNormEps)), ("rope_scaling", scaling), ("rope_theta", .double(ropeTheta)),
+            ("tie_word_embeddings", .bool(tieWordEmbeddings)), ("torch_dtype", .string(dtype)), ("use_cache", .bool(true)),
+            ("vocab_size", .integer(vocabSize)),
+        ]
+        return JSONWriter.bytes(.object(JSONObject(members)))
+    }
+
+    /// generation_config.json; instruct models get Meta's sampling defaults as transformers'
+    /// converter writes them.
+    public func generationJSON(chat: Bool) -> [UInt8] {
+        var members: [(String, JSONValue)] = [("bos_token_id", bosTokenID.map { .integer($0) } ?? .null)]
+        members.append(("eos_token_id", eosTokenIDs.count == 1 ? .integer(eosTokenIDs[0]) : .array(eosTokenIDs.map { .integer($0) })))
+        if chat { members += [("do_sample", .bool(true)), ("temperature", .double(0.6)), ("top_p", .double(0.9))] }
+        return JSONWriter.bytes(.object(JSONObject(members)))
+    }
+}

@@ -30,6 +30,20 @@ public enum HFNames {
         return "layers.\(layer).\(entry.meta)"
     }
 
+    /// Where an HF tensor comes in transformers' state dict (the order `save_pretrained` shards
+    /// in): embedding, each layer's modules as `LlamaDecoderLayer` registers them, norm, head.
+    public static func stateDictOrder(_ hf: String) -> (Int, Int) {
+        switch hf {
+        case "model.embed_tokens.weight": return (-1, 0)
+        case "model.norm.weight": return (Int.max, 0)
+        case "lm_head.weight": return (Int.max, 1)
+        default:
+            guard let (layer, module) = split(hf, prefix: "model.layers."), let index = perLayer.firstIndex(where: { $0.hf == module })
+            else { return (Int.max, 2) }
+            return (layer, index)
+        }
+    }
+
     /// Buffers older transformers versions saved beside the weights; derived, never read.
     public static func isDerivedBuffer(_ hf: String) -> Bool {
         hf.hasSuffix(".rotary_emb.inv_freq")

@@ -9,15 +9,19 @@ public struct SafetensorsIndex: Sendable, Equatable {
     /// Tensor name → shard file name, in the index's order.
     public var weightMap: [(tensor: String, file: String)]
     public var totalSize: Int?
+    /// Parameter count, which transformers 5 records beside `total_size`.
+    public var totalParameters: Int?
 
     public static func == (lhs: SafetensorsIndex, rhs: SafetensorsIndex) -> Bool {
-        lhs.totalSize == rhs.totalSize && lhs.weightMap.map(\.tensor) == rhs.weightMap.map(\.tensor)
+        lhs.totalSize == rhs.totalSize && lhs.totalParameters == rhs.totalParameters
+            && lhs.weightMap.map(\.tensor) == rhs.weightMap.map(\.tensor)
             && lhs.weightMap.map(\.file) == rhs.weightMap.map(\.file)
     }
 
-    public init(weightMap: [(tensor: String, file: String)], totalSize: Int?) {
+    public init(weightMap: [(tensor: String, file: String)], totalSize: Int?, totalParameters: Int? = nil) {
         self.weightMap = weightMap
         self.totalSize = totalSize
+        self.totalParameters = totalParameters
     }
 
     /// - Throws: `InputError` for bad JSON, a tensor named twice, or a shard name that is not a
@@ -35,11 +39,13 @@ public struct SafetensorsIndex: Sendable, Equatable {
             return (member.key, file)
         }
         totalSize = object["metadata"]?.object?["total_size"]?.integer
+        totalParameters = object["metadata"]?.object?["total_parameters"]?.integer
     }
 
     /// The index as transformers writes it.
     public func bytes() -> [UInt8] {
         var metadata = JSONObject()
+        if let totalParameters { metadata.insert("total_parameters", .integer(totalParameters)) }
         if let totalSize { metadata.insert("total_size", .integer(totalSize)) }
         let map = JSONObject(weightMap.map { ($0.tensor, .string($0.file)) })
         return JSONWriter.bytes(.object(JSONObject([("metadata", .object(metadata)), ("weight_map", .object(map))])))

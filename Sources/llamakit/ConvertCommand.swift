@@ -26,8 +26,20 @@ struct ConvertCommand: ParsableCommand {
     @Argument(help: "A Meta checkpoint directory, or a Hugging Face directory (config.json, safetensors, tokenizer).")
     var checkpoint: String
 
-    @Option(name: .shortAndLong, help: "The GGUF file to write.")
+    @Option(name: .shortAndLong, help: "The GGUF file to write, or with --to hf the directory.")
     var output: String
+
+    @Option(help: "Output layout: gguf (one file) or hf (a Hugging Face directory: safetensors shards, config.json, tokenizer files).")
+    var to: OutputLayout = .gguf
+
+    @Option(help: "With --to hf: largest shard, e.g. 5GB (default), 500MB, 2GiB.")
+    var maxShardSize: ByteSize?
+
+    @Flag(
+        help:
+            "With --to hf: an instruct/chat model (eos ids include end-of-turn; sampling defaults). Default: a directory name containing Instruct or chat."
+    )
+    var chat = false
 
     @Option(
         help:
@@ -53,12 +65,23 @@ struct ConvertCommand: ParsableCommand {
 
     func validate() throws {
         if vocabOnly && noTokenizer { throw ValidationError("--vocab-only needs the tokenizer: drop --no-tokenizer") }
+        if to == .hf {
+            if let type, !HFExporter.types.contains(type) {
+                throw ValidationError("--to hf writes bf16, f16 or f32 weights; \(type.rawValue) is a GGUF type (convert to GGUF for it)")
+            }
+            if vocabOnly || ropeScalingFactor != nil || !mix.isEmpty {
+                throw ValidationError("--vocab-only, --rope-scaling-factor and the mix options are for GGUF output, not --to hf")
+            }
+        } else if maxShardSize != nil || chat {
+            throw ValidationError("--max-shard-size and --chat are for --to hf")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let opened = try ModelFiles.openCheckpoint(
                 self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
+            if to == .hf { return try exportHF(opened) }
             let checkpoint = opened
             let (config, tokenizer) = (opened.config, opened.tokenizer)
             let target = type ?? .lossless(for: checkpoint.source.info(named: "tok_embeddings.weight")?.dtype)
@@ -82,6 +105,40 @@ struct ConvertCommand: ParsableCommand {
             print("wrote \(output): " + notes.joined(separator: ", "))
             if !vocabOnly { for line in MixOptions.describe(summary.report) { print("  " + line) } }
         }
+    }
+}
+
+extension ConvertCommand {
+    enum OutputLayout: String, ExpressibleByArgument, CaseIterable {
+        case gguf, hf
+    }
+
+    /// Instruct and chat releases say so in their directory names (Meta-Llama-3.1-8B-Instruct, Llama-2-7b-chat).
+    static func looksLikeChat(_ path: String) -> Bool {
+        let name = FileSystem.baseName(path.hasSuffix("/") ? String(path.dropLast()) : path).lowercased()
+        return name.contains("instruct") || name.contains("chat")
+    }
+
+    func exportHF(_ opened: ModelFiles.Checkpoint) throws {
+        let target = type ?? .lossless(for: opened.source.info(named: "tok_embeddings.weight")?.dtype)
+        let chat = self.chat || Self.looksLikeChat(opened.path)
+        let terminal = Console.stderrIsTerminal
+        let summary = try HFExporter.export(
+            source: opened.source, config: opened.config, tokenizer: opened.tokenizer,
+            options: .init(
+                type: target, maxShardBytes: maxShardSize?.bytes ?? 5_000_000_000, chat: chat, threads: writing.threads,
+                sync: !writing.noSync),
+            to: output
+        ) { index, count, tensor in
+            if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
+        }
+        if terminal { Console.status("") }
+        var notes = ["\(summary.tensorCount) tensors", target.rawValue, opened.config.family.rawValue]
+        notes.append(summary.shardCount == 1 ? "1 file" : "\(summary.shardCount) shards")
+        if summary.tiedEmbedding { notes.append("tie_word_embeddings (lm_head is the embedding)") }
+        if chat { notes.append("chat model") }
+        print("wrote \(output): " + notes.joined(separator: ", "))
+        print("  files: " + summary.files.joined(separator: ", "))
     }
 }
 

@@ -44,6 +44,27 @@ struct TokenIDList: ExpressibleByArgument {
     static var defaultCompletionKind: CompletionKind { .default }
 }
 
+/// A size on the command line: `5GB`, `500MB`, `2GiB`, `123` (bytes). Decimal units are powers of
+/// 1000 and binary ones powers of 1024, as transformers and llama.cpp read them.
+struct ByteSize: ExpressibleByArgument {
+    var bytes: Int
+
+    static let units: [(suffix: String, factor: Int)] = [
+        ("KIB", 1 << 10), ("MIB", 1 << 20), ("GIB", 1 << 30), ("TIB", 1 << 40),
+        ("KB", 1_000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("TB", 1_000_000_000_000), ("K", 1_000), ("M", 1_000_000),
+        ("G", 1_000_000_000), ("T", 1_000_000_000_000), ("B", 1),
+    ]
+
+    init?(argument: String) {
+        let text = argument.uppercased()
+        let unit = Self.units.first { text.hasSuffix($0.suffix) } ?? ("", 1)
+        guard let number = Double(text.dropLast(unit.suffix.count)), number > 0, number * Double(unit.factor) < 9e18 else { return nil }
+        bytes = Int(number * Double(unit.factor))
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
 /// llama-quantize's choices, the same for `convert` and `quantize`: overrides of the preset's
 /// per-tensor mix and an importance matrix (`docs/quantization-mixes.md`).
 struct MixOptions: ParsableArguments {
@@ -74,6 +95,9 @@ struct MixOptions: ParsableArguments {
             tokenEmbeddingType: try tokenEmbeddingType.map(TensorTypeOverrides.type(named:)), pure: pure,
             patterns: try tensorType.map(TensorTypeOverrides.pattern(parsing:)))
     }
+
+    /// True when no option of the group was given.
+    var isEmpty: Bool { outputTensorType == nil && tokenEmbeddingType == nil && tensorType.isEmpty && !pure && imatrix == nil }
 
     func importance() throws -> ImportanceMatrix? { try imatrix.map { try ImportanceMatrix.load(path: $0) } }
 

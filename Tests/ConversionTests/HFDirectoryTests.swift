@@ -138,3 +138,62 @@ import Verification
         #expect(error.map { "\($0)".contains(bad.says) } == true, "\(bad.name): \(String(describing: error))")
     }
 }
+
+/// Writing Hugging Face directories (`convert --to hf`).
+@Suite struct HFExportTests {
+    static func export(_ meta: String, maxShardBytes: Int = 5_000_000_000, type: ConversionType = .bf16) throws -> String {
+        let checkpoint = try ModelFiles.openCheckpoint(HFDirectoryTests.meta(meta), requireTokenizer: false)
+        let directory = NSTemporaryDirectory() + "llamakit-export-\(UUID().uuidString)"
+        _ = try HFExporter.export(
+            source: checkpoint.source, config: checkpoint.config, tokenizer: checkpoint.tokenizer,
+            options: .init(type: type, maxShardBytes: maxShardBytes), to: directory)
+        return directory
+    }
+
+    /// The weights and index are the very bytes transformers' `save_pretrained` wrote for the same
+    /// model (fixtures/hf, transformers 5.24): names, q/k permutation, dtype, shard boundaries.
+    @Test(arguments: [
+        ("llama3-tiny", "llama3-tiny-hf", 5_000_000_000), ("llama31-tiny", "llama31-tiny-hf", 200_000),
+        ("llama2-tiny", "llama2-tiny-hf", 200_000),
+    ])
+    func weightsAreTheBytesTransformersWrites(_ meta: String, _ hf: String, _ maxShardBytes: Int) throws {
+        let directory = try Self.export(meta, maxShardBytes: maxShardBytes)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let expected = try FileManager.default.contentsOfDirectory(atPath: HFDirectoryTests.hf(hf)).filter {
+            $0.hasSuffix(".safetensors") || $0 == "model.safetensors.index.json"
+        }
+        #expect(!expected.isEmpty)
+        for name in expected {
+            let ours = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+            #expect(ours == (try Data(contentsOf: URL(fileURLWithPath: HFDirectoryTests.hf(hf) + "/" + name))), "\(name)")
+        }
+    }
+
+    /// config.json says what transformers' own says for the same model (the keys both write).
+    @Test(arguments: [("llama31-tiny", "llama31-tiny-hf"), ("llama2-tiny", "llama2-tiny-hf")])
+    func configAgreesWithTransformers(_ meta: String, _ hf: String) throws {
+        let directory = try Self.export(meta)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let ours = try HFConfig(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))))
+        var theirs = try HFConfig(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: HFDirectoryTests.hf(hf) + "/config.json"))))
+        // The fixtures write transformers' converter's base-model ids; the tiny tokenizers have their own.
+        let checkpoint = try ModelFiles.openCheckpoint(HFDirectoryTests.meta(meta), requireTokenizer: true)
+        theirs.bosTokenID = checkpoint.tokenizer?.bosID
+        theirs.eosTokenIDs = [checkpoint.tokenizer!.eosID]
+        #expect(ours == theirs)
+    }
+
+    /// Exported, read back, run: Meta's reference logits.
+    @Test(arguments: [ConversionType.bf16, .f32, .f16])
+    func exportedDirectoryVerifiesAgainstMeta(_ type: ConversionType) throws {
+        let directory = try Self.export("llama31-tiny", maxShardBytes: 100_000, type: type)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let outcome = try Verifier.run(
+            .init(
+                model: directory, reference: HFDirectoryTests.meta("llama31-tiny") + "/reference/reference.pth", against: nil, tokens: nil,
+                threads: 2))
+        #expect(outcome.comparison.top1Agreement == 1)
+        // bf16 values are exact in f16 and f32, so every type gives the same logits.
+        #expect(outcome.comparison.relativeMaxDiff <= 1e-5, "\(outcome.comparison.relativeMaxDiff)")
+    }
+}
