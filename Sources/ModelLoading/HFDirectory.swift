@@ -8,14 +8,14 @@ import TensorCore
 /// (one file or shards with an index), and the tokenizer — `tokenizer.model` when the directory
 /// has Meta's (Llama 2 repositories do), otherwise `tokenizer.json`.
 public enum HFDirectory {
-    /// Whether `path` is an HF directory (config.json with safetensors weights) or a
-    /// `.safetensors` file inside one.
+    /// Whether `path` is an HF directory (config.json with safetensors or `pytorch_model*.bin`
+    /// weights), a `.safetensors` file, or a `.bin` file beside a config.json.
     public static func isHF(_ path: String) -> Bool {
-        let directory = FileSystem.kind(of: path) == .directory ? path : FileSystem.parent(of: path)
-        if FileSystem.kind(of: path) == .file { return path.hasSuffix(".safetensors") }
-        guard FileSystem.kind(of: FileSystem.join(directory, HFConfig.fileName)) == .file else { return false }
-        let names = (try? FileSystem.contents(of: directory)) ?? []
-        return names.contains { $0.hasSuffix(".safetensors") || $0 == SafetensorsIndex.fileName }
+        if FileSystem.kind(of: path) == .file {
+            let configBeside = FileSystem.kind(of: FileSystem.join(FileSystem.parent(of: path), HFConfig.fileName)) == .file
+            return path.hasSuffix(".safetensors") || (path.hasSuffix(".bin") && configBeside)
+        }
+        return FileSystem.kind(of: FileSystem.join(path, HFConfig.fileName)) == .file && HFWeights.arePresent(in: path)
     }
 
     /// Opens the directory: tensors under Meta's names, config.json checked against them.
@@ -30,7 +30,7 @@ public enum HFDirectory {
         let hfConfig = try attributing(to: configPath) {
             try HFConfig(parsing: try FileSystem.read(configPath, limit: HFConfig.maxFileBytes))
         }
-        let weights = try SafetensorsSet(path: path)
+        let weights = try HFWeights.open(path)
         guard hfConfig.headCount > 0, hfConfig.hiddenSize % hfConfig.headCount == 0 else {
             throw InputError(
                 .mismatch, "hidden_size \(hfConfig.hiddenSize) is not divisible by num_attention_heads \(hfConfig.headCount)",
@@ -50,7 +50,7 @@ public enum HFDirectory {
                 .mismatch, "the tokenizer defines \(tokenizer.vocabularySize) ids but config.json's vocab_size is \(config.vocabSize)",
                 file: directory)
         }
-        return ModelFiles.Checkpoint(path: path, format: "safetensors", source: source, config: config, tokenizer: tokenizer)
+        return ModelFiles.Checkpoint(path: path, format: "hf", source: source, config: config, tokenizer: tokenizer)
     }
 
     private static func loadTokenizer(directory: String) throws -> (any Tokenizer)? {

@@ -14,7 +14,7 @@ public enum ModelFiles {
     /// (config.json, tokenizer.json) — with its tensors under Meta's names.
     public struct Checkpoint {
         public let path: String
-        /// "pth" or "safetensors".
+        /// "pth" (Meta's) or "hf" (Hugging Face's).
         public let format: String
         public let source: any TensorSource
         public let config: LlamaConfig
@@ -24,7 +24,7 @@ public enum ModelFiles {
     /// A model ready to run.
     public struct Opened {
         public let path: String
-        /// "pth", "safetensors" or "gguf".
+        /// "pth", "hf" or "gguf".
         public let format: String
         public let model: LlamaModel
         public let tokenizer: (any Tokenizer)?

@@ -1,6 +1,8 @@
 import BinaryIO
+import TensorCore
 
 /// `model.safetensors.index.json` (`docs/safetensors.md` §4): which shard file holds each tensor.
+/// `pytorch_model.bin.index.json` has the same form.
 public struct SafetensorsIndex: Sendable, Equatable {
     public static let fileName = "model.safetensors.index.json"
     /// Largest index read; a 405B model's index is about 100 KB.
@@ -54,5 +56,44 @@ public struct SafetensorsIndex: Sendable, Equatable {
     /// Shard file names, sorted (`model-00001-of-00003.safetensors` first).
     public var files: [String] {
         Set(weightMap.map(\.file)).sorted()
+    }
+}
+
+extension SafetensorsIndex {
+    /// Opens the shards the index at `indexPath` names with `open`, and checks that the index and
+    /// the files agree tensor for tensor.
+    /// - Throws: `InputError` naming the index for a missing shard, a tensor placed in a file that
+    ///   does not hold it or that another file holds, and a tensor no index entry names.
+    public static func openShards(indexPath: String, open: (String) throws -> any TensorSource) throws -> TensorSourceUnion {
+        let index = try attributing(to: indexPath) { try SafetensorsIndex(parsing: try FileSystem.read(indexPath, limit: maxFileBytes)) }
+        let directory = FileSystem.parent(of: indexPath)
+        let union = try TensorSourceUnion(
+            index.files.map { name in
+                let shard = FileSystem.join(directory, name)
+                guard FileSystem.kind(of: shard) == .file else {
+                    throw InputError(.missing, "shard '\(name)' named by the index is missing", file: indexPath)
+                }
+                return .init(name: name, path: shard, source: try open(shard))
+            })
+        try index.check(against: union, indexPath: indexPath)
+        return union
+    }
+
+    private func check(against union: TensorSourceUnion, indexPath: String) throws {
+        for (tensor, file) in weightMap {
+            guard let holder = union.partName(holding: tensor) else {
+                throw InputError(.missing, "the index places it in \(file), which does not hold it", at: .tensor(tensor), file: indexPath)
+            }
+            guard holder == file else {
+                throw InputError(.mismatch, "the index places it in \(file) but \(holder) holds it", at: .tensor(tensor), file: indexPath)
+            }
+        }
+        guard union.tensorInfos.count != weightMap.count else { return }
+        let named = Set(weightMap.map(\.tensor))
+        if let extra = union.tensorInfos.first(where: { !named.contains($0.name) }) {
+            throw InputError(
+                .mismatch, "\(union.partName(holding: extra.name) ?? "a shard") holds it but the index does not name it",
+                at: .tensor(extra.name), file: indexPath)
+        }
     }
 }

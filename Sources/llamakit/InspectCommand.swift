@@ -93,15 +93,8 @@ struct InspectReport {
     init(path: String) throws {
         let checkpoint = try CheckpointDirectory.open(path)
         format = "pytorch"
-        fileLines = checkpoint.files.map { file in
-            "\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes"
-        }
-        filesJSON = checkpoint.files.map {
-            .object([
-                ("path", .string($0.path)), ("prefix", .string($0.prefix)), ("records", .int($0.recordCount)),
-                ("byteorder", .string($0.isBigEndian ? "big" : "little")),
-            ])
-        }
+        fileLines = checkpoint.files.map(Self.line)
+        filesJSON = checkpoint.files.map(Self.json)
         source = checkpoint.source
         modelParallel = checkpoint.files.count
         tokenizerPath = checkpoint.tokenizerPath
@@ -122,19 +115,13 @@ struct InspectReport {
     /// A Hugging Face directory or `.safetensors` file: tensors under their stored names, the
     /// config from config.json checked against them under Meta's names.
     init(hf path: String) throws {
-        let weights = try SafetensorsSet(path: path)
-        format = "safetensors"
-        fileLines = weights.files.map { file in
-            let metadata = file.header.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-            return
-                "\(file.path): safetensors, \(Formatting.bytes(file.header.dataOffset + (file.tensorInfos.map(\.byteCount).reduce(0, +)))), \(file.tensorInfos.count) tensors, header \(Formatting.grouped(file.header.dataOffset - 8)) bytes\(metadata.isEmpty ? "" : ", metadata \(metadata)")"
-        }
-        filesJSON = weights.files.map { file in
-            .object([
-                ("path", .string(file.path)), ("tensors", .int(file.tensorInfos.count)), ("header_bytes", .int(file.header.dataOffset - 8)),
-                ("metadata", .object(file.header.metadata.map { ($0.key, .string($0.value)) })),
-            ])
-        }
+        let weights = try HFWeights.open(path)
+        let parts = (weights as? TensorSourceUnion)?.parts.map(\.source) ?? (weights as? SafetensorsSet)?.files ?? [weights]
+        let safetensors = parts.compactMap { $0 as? SafetensorsFile }
+        let pytorch = parts.compactMap { $0 as? PthFile }
+        format = safetensors.isEmpty ? "pytorch" : "safetensors"
+        fileLines = safetensors.map(Self.line) + pytorch.map(Self.line)
+        filesJSON = safetensors.map(Self.json) + pytorch.map(Self.json)
         source = weights
         modelParallel = 1
         let directory = FileSystem.kind(of: path) == .directory ? path : FileSystem.parent(of: path)
@@ -146,6 +133,31 @@ struct InspectReport {
         (config, configError) = Self.deriving(file: configPath) { _ in
             try HFDirectory.open(path, requireTokenizer: false).config
         }
+    }
+
+    private static func line(_ file: PthFile) -> String {
+        "\(file.path): PyTorch zip, \(Formatting.bytes(file.fileSize)), \(file.recordCount) records in '\(file.prefix)/', \(file.isBigEndian ? "big" : "little")-endian, data.pkl \(Formatting.grouped(file.pickleByteCount)) bytes"
+    }
+
+    private static func json(_ file: PthFile) -> JSONOutput {
+        .object([
+            ("path", .string(file.path)), ("prefix", .string(file.prefix)), ("records", .int(file.recordCount)),
+            ("byteorder", .string(file.isBigEndian ? "big" : "little")),
+        ])
+    }
+
+    private static func line(_ file: SafetensorsFile) -> String {
+        let metadata = file.header.metadata.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        let size = file.header.dataOffset + file.tensorInfos.map(\.byteCount).reduce(0, +)
+        return
+            "\(file.path): safetensors, \(Formatting.bytes(size)), \(file.tensorInfos.count) tensors, header \(Formatting.grouped(file.header.dataOffset - 8)) bytes\(metadata.isEmpty ? "" : ", metadata \(metadata)")"
+    }
+
+    private static func json(_ file: SafetensorsFile) -> JSONOutput {
+        .object([
+            ("path", .string(file.path)), ("tensors", .int(file.tensorInfos.count)), ("header_bytes", .int(file.header.dataOffset - 8)),
+            ("metadata", .object(file.header.metadata.map { ($0.key, .string($0.value)) })),
+        ])
     }
 
     private static func describeTokenizer(at path: String?) throws -> (TokenizerFormat?, Int?) {
@@ -166,7 +178,7 @@ struct InspectReport {
         }
     }
 
-    private var configName: String { format == "safetensors" ? "config.json" : "params.json" }
+    private var configName: String { configPath.map(FileSystem.baseName) ?? "params.json" }
 
     private var totals: [(dtype: DType, count: Int, params: Int, bytes: Int)] {
         var byType: [DType: (Int, Int, Int)] = [:]
@@ -187,7 +199,7 @@ struct InspectReport {
                 Formatting.grouped(info.byteCount), info.location,
             ]
         }
-        let locationHeader = format == "safetensors" ? "file:offset" : "record@offset"
+        let locationHeader = format == "safetensors" ? "file:offset" : "record@offset"  // .bin shards: file:record@offset
         out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", locationHeader], rows, rightAligned: [3, 4]))
         out.append("")
         var totalRows = totals.map {
@@ -215,7 +227,7 @@ struct InspectReport {
                     : "config: \(configName) does not match the tensors (see the error below)"
             ]
         }
-        let fromFile = format == "safetensors" ? "max_position_embeddings" : "trained length of the family"
+        let fromFile = configName == HFConfig.fileName ? "max_position_embeddings" : "trained length of the family"
         var rows: [[String]] = [
             ["family", config.family.rawValue],
             ["layers", "\(config.layerCount)"],

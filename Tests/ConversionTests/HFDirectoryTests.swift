@@ -15,7 +15,7 @@ import Verification
 
     static let pairs: [(hf: String, meta: String)] = [
         ("llama3-tiny-hf", "llama3-tiny"), ("llama31-tiny-hf", "llama31-tiny"), ("llama2-tiny-hf", "llama2-tiny"),
-        ("llama3-tiny-tied-hf", "llama3-tiny"),
+        ("llama3-tiny-tied-hf", "llama3-tiny"), ("llama2-tiny-bin-hf", "llama2-tiny"),
     ]
 
     static func bytes(_ source: any TensorSource, _ name: String) throws -> [UInt8] {
@@ -29,7 +29,7 @@ import Verification
         let (hfName, metaName) = Self.pairs[i]
         let hf = try ModelFiles.openCheckpoint(Self.hf(hfName), requireTokenizer: false)
         let meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: false)
-        #expect(hf.format == "safetensors")
+        #expect(hf.format == "hf")
         // transformers' converter drops rope.freqs, which old Llama 2 checkpoints carry.
         let metaInfos = meta.source.tensorInfos.filter { $0.name != "rope.freqs" }
         #expect(Set(hf.source.tensorInfos.map(\.name)) == Set(metaInfos.map(\.name)))
@@ -47,7 +47,7 @@ import Verification
         let (hfName, metaName) = Self.pairs[i]
         var hf = try ModelFiles.openCheckpoint(Self.hf(hfName), requireTokenizer: false).config
         var meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: false).config
-        if hfName == "llama2-tiny-hf" {
+        if hfName.hasPrefix("llama2") {
             // Without a tokenizer the Meta side cannot tell Llama 2 from 3; the HF side has tokenizer.model.
             meta = try ModelFiles.openCheckpoint(Self.meta(metaName), requireTokenizer: true).config
         }
@@ -61,7 +61,7 @@ import Verification
     func forwardPassMatchesTransformers(_ name: String) throws {
         let outcome = try Verifier.run(
             .init(model: Self.hf(name), reference: Self.hf(name) + "/reference/reference.pth", against: nil, tokens: nil, threads: 2))
-        #expect(outcome.format == "safetensors")
+        #expect(outcome.format == "hf")
         #expect(outcome.comparison.top1Agreement == 1)
         #expect(outcome.comparison.relativeMaxDiff <= 1e-5, "\(outcome.comparison.relativeMaxDiff)")
     }
