@@ -4,7 +4,8 @@ public enum JSONWriter {
     public enum Style: Sendable {
         /// No whitespace: safetensors headers.
         case compact
-        /// Two-space indentation, one member per line: files people open (config.json).
+        /// Two-space indentation, one member per line, arrays of integers on one line (shapes,
+        /// ids): files people open (config.json) and `--json` output.
         case pretty
     }
 
@@ -26,6 +27,13 @@ public enum JSONWriter {
         case .integer(let number): out.append(contentsOf: String(number).utf8)
         case .double(let number): out.append(contentsOf: text(of: number).utf8)
         case .string(let text): writeString(text, into: &out)
+        case .array(let elements) where style == .pretty && !elements.isEmpty && elements.allSatisfy({ $0.integer != nil }):
+            out.append(UInt8(ascii: "["))
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out.append(contentsOf: ", ".utf8) }
+                write(element, style: style, indent: indent, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
         case .array(let elements):
             writeContainer(open: "[", close: "]", count: elements.count, style: style, indent: indent, into: &out) { i, out in
                 write(elements[i], style: style, indent: indent + 1, into: &out)
@@ -64,10 +72,10 @@ public enum JSONWriter {
     }
 
     /// Shortest text that reads back as the same Double; integral values keep a ".0" so they
-    /// read back as numbers with a fraction, as Python's json writes them.
+    /// read back as numbers with a fraction, as Python's json writes them. JSON has no infinity
+    /// or NaN: those are written as null.
     static func text(of number: Double) -> String {
-        precondition(number.isFinite, "JSON has no non-finite numbers")
-        return number.description
+        number.isFinite ? number.description : "null"
     }
 
     private static func writeString(_ text: String, into out: inout [UInt8]) {

@@ -103,6 +103,7 @@ struct VerifyCommand: ParsableCommand {
         if let v = gate.maxMeanKLD { gateFields.append(("max_mean_kld", .double(v))) }
         return .object([
             ("pass", .bool(passed)), ("positions", .int(c.positions)), ("max_abs_diff", .double(c.maxAbsDiff)),
+            ("relative_max_diff", .double(c.relativeMaxDiff)),
             ("mean_abs_diff", .double(c.meanAbsDiff)), ("mean_kld", .double(c.meanKLD)), ("p99_kld", .double(c.p99KLD)),
             ("max_kld", .double(c.maxKLD)), ("top1_agreement", .double(c.top1Agreement)),
             ("ppl_reference", .optional(c.pplReference.map { .double($0) })), ("ppl_model", .optional(c.pplModel.map { .double($0) })),

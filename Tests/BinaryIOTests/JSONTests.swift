@@ -77,8 +77,13 @@ import Testing
 
     @Test func writesCompactAndPrettyForms() {
         let value = JSONValue.object(
-            JSONObject([("a", .array([.integer(1), .double(1e-5)])), ("b", .object(JSONObject())), ("c", .string("é\n"))]))
-        #expect(JSONWriter.string(value, style: .compact) == #"{"a":[1,1e-05],"b":{},"c":"é\n"}"#)
-        #expect(JSONWriter.string(value, style: .pretty) == "{\n  \"a\": [\n    1,\n    1e-05\n  ],\n  \"b\": {},\n  \"c\": \"é\\n\"\n}\n")
+            JSONObject([
+                ("a", .array([.integer(1), .double(1e-5)])), ("b", .object(JSONObject())), ("c", .string("é\n")),
+                ("ids", .array([.integer(1), .integer(2)])),
+            ]))
+        #expect(JSONWriter.string(value, style: .compact) == #"{"a":[1,1e-05],"b":{},"c":"é\n","ids":[1,2]}"#)
+        #expect(
+            JSONWriter.string(value, style: .pretty)
+                == "{\n  \"a\": [\n    1,\n    1e-05\n  ],\n  \"b\": {},\n  \"c\": \"é\\n\",\n  \"ids\": [1, 2]\n}\n")
     }
 }

@@ -16,7 +16,7 @@ import Testing
                 Array(object.keys).sorted()
                     == [
                         "gate", "max_abs_diff", "max_kld", "mean_abs_diff", "mean_kld", "p99_kld", "pass", "positions", "ppl_model",
-                        "ppl_reference", "top1_agreement",
+                        "ppl_reference", "relative_max_diff", "top1_agreement",
                     ])
             #expect(object["pass"] as? Bool == true)
             #expect(object["positions"] as? Int == 300)
