@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(
             name: "ConversionTests",
             dependencies: [
-                "Conversion", "ModelLoading", "Verification", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "TorchCheckpoint",
+                "Conversion", "ModelLoading", "Verification", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "Safetensors", "TorchCheckpoint",
                 "BinaryIO",
             ]
         ),

@@ -51,11 +51,13 @@ public enum FileSystem {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
-    /// Creates `path` (one level) unless it already is a directory.
+    /// Creates `path` and any missing parents, like `mkdir -p`.
     /// - Throws: `InputError` with the OS's text when it cannot be created or is a file.
     public static func createDirectory(_ path: String) throws {
         if kind(of: path) == .directory { return }
-        guard mkdir(path, 0o755) == 0 else {
+        let parent = parent(of: path)
+        if !parent.isEmpty && parent != path && kind(of: parent) == .missing { try createDirectory(parent) }
+        guard mkdir(path, 0o755) == 0 || (errno == EEXIST && kind(of: path) == .directory) else {
             throw InputError(.io, "cannot create the directory: \(String(cString: strerror(errno)))", file: path)
         }
     }

@@ -1,6 +1,7 @@
 import BinaryIO
 import Foundation
 import Llama
+import Safetensors
 import TensorCore
 import Testing
 import Verification
@@ -195,5 +196,32 @@ import Verification
         #expect(outcome.comparison.top1Agreement == 1)
         // bf16 values are exact in f16 and f32, so every type gives the same logits.
         #expect(outcome.comparison.relativeMaxDiff <= 1e-5, "\(outcome.comparison.relativeMaxDiff)")
+    }
+}
+
+extension HFExportTests {
+    /// A tensor that cannot be converted (a NaN going to f16), late in the plan, after several
+    /// shards were already written: the run fails naming it and leaves no file behind.
+    @Test func aFailedExportLeavesNothing() throws {
+        let source = NSTemporaryDirectory() + "llamakit-nan-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: HFDirectoryTests.hf("llama3-tiny-hf"), toPath: source)
+        defer { try? FileManager.default.removeItem(atPath: source) }
+        let file = source + "/model.safetensors"
+        let range = try #require(try SafetensorsFile(path: file).storedRange(of: "model.norm.weight"))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: file))
+        try handle.seek(toOffset: UInt64(range.offset + 6))
+        try handle.write(contentsOf: Data([0xC0, 0x7F]))  // bf16 NaN as element 3
+        try handle.close()
+        let checkpoint = try ModelFiles.openCheckpoint(source, requireTokenizer: false)
+        let output = NSTemporaryDirectory() + "llamakit-export-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let error = #expect(throws: InputError.self) {
+            try HFExporter.export(
+                source: checkpoint.source, config: checkpoint.config, tokenizer: nil, options: .init(type: .f16, maxShardBytes: 50_000),
+                to: output)
+        }
+        #expect(error?.location == .tensor("norm.weight"), "\(String(describing: error))")
+        #expect(error?.description.contains("nan") == true, "\(String(describing: error))")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: output) == [])
     }
 }

@@ -37,6 +37,16 @@ import Testing
         (["convert", "fixtures/torch", "-o", "/tmp/x.gguf"], "no consolidated.NN.pth files"),
         (["quantize", "fixtures/llama3-tiny/params.json", "/tmp/y.gguf", "--type", "q8_0"], "not a GGUF file: bad magic"),
         (["quantize", "a.gguf", "a.gguf", "--type", "q8_0"], "the output must be a different file"),
+        (
+            ["convert", "fixtures/llama3-tiny", "-o", "/tmp/hf-x", "--to", "hf", "--type", "q8_0"],
+            "--to hf writes bf16, f16 or f32 weights"
+        ),
+        (
+            ["convert", "fixtures/llama3-tiny", "-o", "/tmp/x.gguf", "--max-shard-size", "1GB"],
+            "--max-shard-size and --chat are for --to hf"
+        ),
+        (["convert", "fixtures/llama3-tiny", "-o", "/tmp/hf-x", "--to", "hf", "--max-shard-size", "lots"], "--max-shard-size"),
+        (["convert", "fixtures/llama3-tiny", "-o", "/dev/null/hf", "--to", "hf"], "cannot create the directory"),
     ]
 
     @Test(arguments: bad)
@@ -70,5 +80,22 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory + "/m.gguf"))
         let accepted = try InspectCLITests.run(["convert", directory, "-o", directory + "/m.gguf", "--no-tokenizer"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
+    }
+
+    /// Meta → HF → GGUF on the command line, checked against Meta's logits at each step.
+    @Test func exportsAnHFDirectoryThatVerifiesAndConverts() throws {
+        let directory = NSTemporaryDirectory() + "llamakit-cli-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let export = try InspectCLITests.run([
+            "convert", "fixtures/llama31-tiny", "-o", directory + "/hf", "--to", "hf", "--max-shard-size", "200KB",
+        ])
+        #expect(export.status == 0, "\(export.stderr)")
+        #expect(export.stdout.contains("21 tensors, bf16, Llama 3.1, 3 shards"), "\(export.stdout)")
+        let reference = "fixtures/llama31-tiny/reference/reference.pth"
+        let verify = try InspectCLITests.run(["verify", directory + "/hf", "--reference", reference])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        let gguf = try InspectCLITests.run(["convert", directory + "/hf", "-o", directory + "/m.gguf", "--no-tokenizer", "--type", "q8_0"])
+        #expect(gguf.status == 0, "\(gguf.stderr)")
+        #expect(try InspectCLITests.run(["verify", directory + "/m.gguf", "--reference", reference]).status == 0)
     }
 }
