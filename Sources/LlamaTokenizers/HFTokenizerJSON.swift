@@ -87,7 +87,8 @@ public enum HFTokenizerJSON {
         let model = try file.object("model")
         let type = try model.string("type", in: "model")
         guard type == "BPE" else {
-            throw InputError(.unsupported, "model type '\(type.prefix(40))' is not supported: Llama tokenizers are BPE", at: .key("model.type"))
+            throw InputError(
+                .unsupported, "model type '\(type.prefix(40))' is not supported: Llama tokenizers are BPE", at: .key("model.type"))
         }
         try file.checkEmpty(model, "dropout", in: "model")
         try file.checkEmpty(model, "continuing_subword_prefix", in: "model")
@@ -138,7 +139,8 @@ public enum HFTokenizerJSON {
         }
         guard let set = Llama3Tokenizer.SpecialTokenSet(names: added.tokens.map(\.content)) else {
             throw InputError(
-                .unsupported, "the added tokens' names are not those of Llama 3, 3.1 or 3.2 (docs/formats.md §5.4)", at: .key("added_tokens"))
+                .unsupported, "the added tokens' names are not those of Llama 3, 3.1 or 3.2 (docs/formats.md §5.4)",
+                at: .key("added_tokens"))
         }
         let tokenizer = Llama3Tokenizer(ranks: ranks, specialTokens: set)
         let names = set.names
@@ -159,7 +161,9 @@ public enum HFTokenizerJSON {
     private static func checkLlama3PreTokenizer(_ value: JSONValue) throws {
         let key = "pre_tokenizer"
         func unsupported(_ what: String) -> InputError {
-            InputError(.unsupported, "\(what); Llama 3 needs Sequence[Split(Llama 3 pattern, Isolated), ByteLevel(no prefix space, no regex)]", at: .key(key))
+            InputError(
+                .unsupported, "\(what); Llama 3 needs Sequence[Split(Llama 3 pattern, Isolated), ByteLevel(no prefix space, no regex)]",
+                at: .key(key))
         }
         guard case .object(let sequence) = value, sequence["type"]?.string == "Sequence",
             let steps = sequence["pretokenizers"]?.array, steps.count == 2,
@@ -171,7 +175,8 @@ public enum HFTokenizerJSON {
         }
         guard regex == llama3Pattern else {
             throw InputError(
-                .mismatch, "the split regex '\(regex.prefix(80))' is not Llama 3's pattern", at: .key("pre_tokenizer.pretokenizers[0].pattern.Regex"))
+                .mismatch, "the split regex '\(regex.prefix(80))' is not Llama 3's pattern",
+                at: .key("pre_tokenizer.pretokenizers[0].pattern.Regex"))
         }
         guard split["behavior"]?.string == "Isolated", split["invert"]?.bool != true else {
             throw unsupported("the split behavior is not Isolated")
@@ -198,7 +203,11 @@ public enum HFTokenizerJSON {
             let (leftText, rightText) = try mergePair(merge, index: index)
             guard let left = ByteLevelText.bytes(leftText), let right = ByteLevelText.bytes(rightText),
                 let leftRank = ranks.rank(left[...]), let rightRank = ranks.rank(right[...]), let rank = ranks.rank((left + right)[...])
-            else { throw InputError(.mismatch, "merge \(index) '\(leftText.prefix(30)) \(rightText.prefix(30))' is not a split of a token into two", at: .key(key)) }
+            else {
+                throw InputError(
+                    .mismatch, "merge \(index) '\(leftText.prefix(30)) \(rightText.prefix(30))' is not a split of a token into two",
+                    at: .key(key))
+            }
             guard expected.remove(Int(leftRank) << 32 | Int(rightRank)) != nil else {
                 throw InputError(.mismatch, "merge \(index) '\(leftText.prefix(30)) \(rightText.prefix(30))' appears twice", at: .key(key))
             }
@@ -231,7 +240,8 @@ public enum HFTokenizerJSON {
         for token in added.tokens {
             guard token.id < tokens.count, tokens[token.id] == token.content else {
                 throw InputError(
-                    .mismatch, "added token \(token.id) '\(token.content.prefix(40))' is not that vocabulary entry", at: .key("added_tokens"))
+                    .mismatch, "added token \(token.id) '\(token.content.prefix(40))' is not that vocabulary entry",
+                    at: .key("added_tokens"))
             }
             types[token.id] = token.special ? .control : .userDefined
         }
@@ -239,8 +249,12 @@ public enum HFTokenizerJSON {
         let scores = try sentencePieceScores(model["merges"], vocabulary: vocabulary, types: types)
         let bos = config?.bosToken ?? post.bosToken ?? "<s>"
         let eos = config?.eosToken ?? post.eosToken ?? "</s>"
-        guard let bosID = vocabulary.id(bos) else { throw InputError(.mismatch, "bos_token '\(bos.prefix(40))' is not in the vocabulary", at: .key("bos_token")) }
-        guard let eosID = vocabulary.id(eos) else { throw InputError(.mismatch, "eos_token '\(eos.prefix(40))' is not in the vocabulary", at: .key("eos_token")) }
+        guard let bosID = vocabulary.id(bos) else {
+            throw InputError(.mismatch, "bos_token '\(bos.prefix(40))' is not in the vocabulary", at: .key("bos_token"))
+        }
+        guard let eosID = vocabulary.id(eos) else {
+            throw InputError(.mismatch, "eos_token '\(eos.prefix(40))' is not in the vocabulary", at: .key("eos_token"))
+        }
         let pieces = tokens.indices.map { SentencePieceModel.Piece(bytes: Array(tokens[$0].utf8), score: scores[$0], type: types[$0]) }
         let spModel = try located("model.vocab") {
             try SentencePieceModel(llamaBPE: pieces, unkID: unkID, bosID: bosID, eosID: eosID, byteFallback: true)
@@ -295,7 +309,8 @@ public enum HFTokenizerJSON {
             ]))
         guard normalizer == expected else {
             throw InputError(
-                .unsupported, "the normaliser must be Sequence[Prepend(\"▁\"), Replace(\" \", \"▁\")] (LlamaConverter), found \(describe(normalizer))",
+                .unsupported,
+                "the normaliser must be Sequence[Prepend(\"▁\"), Replace(\" \", \"▁\")] (LlamaConverter), found \(describe(normalizer))",
                 at: .key("normalizer"))
         }
         guard preTokenizer == .null else {
@@ -317,7 +332,8 @@ public enum HFTokenizerJSON {
         for (index, merge) in merges.enumerated() {
             let (left, right) = try mergePair(merge, index: index)
             guard vocabulary.id(left) != nil, vocabulary.id(right) != nil, let made = vocabulary.id(left + right) else {
-                throw InputError(.mismatch, "merge \(index) '\(left.prefix(30)) \(right.prefix(30))' is not a split of a token into two", at: .key(key))
+                throw InputError(
+                    .mismatch, "merge \(index) '\(left.prefix(30)) \(right.prefix(30))' is not a split of a token into two", at: .key(key))
             }
             if scores[made].isNaN { scores[made] = -Float(index) }
         }
@@ -330,7 +346,8 @@ public enum HFTokenizerJSON {
                 let right = vocabulary.id(String(String.UnicodeScalarView(scalars[cut...])))
                 if let left, let right, types[left] == .normal, types[right] == .normal {
                     throw InputError(
-                        .mismatch, "no merge makes '\(token.prefix(40))' (id \(id)), though sentencepiece would merge its parts", at: .key(key))
+                        .mismatch, "no merge makes '\(token.prefix(40))' (id \(id)), though sentencepiece would merge its parts",
+                        at: .key(key))
                 }
             }
         }
@@ -347,7 +364,8 @@ public enum HFTokenizerJSON {
         case .string(let text):
             let parts = text.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw InputError(.malformed, "merge \(index) '\(text.prefix(60))' is not two tokens separated by one space", at: .key("model.merges"))
+                throw InputError(
+                    .malformed, "merge \(index) '\(text.prefix(60))' is not two tokens separated by one space", at: .key("model.merges"))
             }
             return (String(parts[0]), String(parts[1]))
         case .array(let pair):
@@ -366,7 +384,8 @@ public enum HFTokenizerJSON {
         for step in steps {
             guard let type = step.object?["type"]?.string, allowed.contains(type) else {
                 throw InputError(
-                    .unsupported, "decoder \(describe(step)) is not one of \(allowed.sorted().joined(separator: ", "))", at: .key("decoder"))
+                    .unsupported, "decoder \(describe(step)) is not one of \(allowed.sorted().joined(separator: ", "))", at: .key("decoder")
+                )
             }
         }
     }
@@ -394,7 +413,9 @@ struct Reader {
 
     func object(_ key: String) throws -> JSONObject {
         guard let value = root[key] else { throw InputError(.missing, "the key is missing", at: .key(key)) }
-        guard case .object(let object) = value else { throw InputError(.malformed, "expected an object, found \(value.kindName)", at: .key(key)) }
+        guard case .object(let object) = value else {
+            throw InputError(.malformed, "expected an object, found \(value.kindName)", at: .key(key))
+        }
         return object
     }
 
@@ -434,7 +455,9 @@ struct Vocabulary {
     init(_ model: JSONObject) throws {
         let key = "model.vocab"
         guard let value = model["vocab"] else { throw InputError(.missing, "the key is missing", at: .key(key)) }
-        guard case .object(let vocab) = value else { throw InputError(.malformed, "expected an object, found \(value.kindName)", at: .key(key)) }
+        guard case .object(let vocab) = value else {
+            throw InputError(.malformed, "expected an object, found \(value.kindName)", at: .key(key))
+        }
         guard vocab.count <= SentencePieceModel.maxPieces else {
             throw InputError(.overLimit, "\(vocab.count) tokens exceed the cap of \(SentencePieceModel.maxPieces)", at: .key(key))
         }
@@ -444,9 +467,13 @@ struct Vocabulary {
                 throw InputError(.malformed, "'\(token.prefix(40))' has \(idValue.kindName) for an id", at: .key(key))
             }
             guard id >= 0, id < tokens.count else {
-                throw InputError(.malformed, "id \(id) of '\(token.prefix(40))' is outside 0..<\(tokens.count): ids are not a permutation", at: .key(key))
+                throw InputError(
+                    .malformed, "id \(id) of '\(token.prefix(40))' is outside 0..<\(tokens.count): ids are not a permutation", at: .key(key)
+                )
             }
-            guard tokens[id] == nil else { throw InputError(.malformed, "id \(id) appears twice: ids are not a permutation", at: .key(key)) }
+            guard tokens[id] == nil else {
+                throw InputError(.malformed, "id \(id) appears twice: ids are not a permutation", at: .key(key))
+            }
             tokens[id] = token
         }
         self.tokens = tokens.map { $0! }
@@ -479,7 +506,9 @@ struct AddedTokens {
             tokens = []
             return
         }
-        guard case .array(let items) = value else { throw InputError(.malformed, "expected an array, found \(value.kindName)", at: .key(key)) }
+        guard case .array(let items) = value else {
+            throw InputError(.malformed, "expected an array, found \(value.kindName)", at: .key(key))
+        }
         var tokens: [Token] = []
         for (index, item) in items.enumerated() {
             guard case .object(let object) = item, let id = object["id"]?.integer, let content = object["content"]?.string else {
@@ -537,9 +566,12 @@ struct Config {
 
     init(parsing bytes: [UInt8]) throws {
         guard bytes.count <= HFTokenizerJSON.maxConfigBytes else {
-            throw InputError(.overLimit, "tokenizer_config.json of \(bytes.count) bytes exceeds the cap of \(HFTokenizerJSON.maxConfigBytes)")
+            throw InputError(
+                .overLimit, "tokenizer_config.json of \(bytes.count) bytes exceeds the cap of \(HFTokenizerJSON.maxConfigBytes)")
         }
-        guard case .object(let root) = try JSONParser.parse(bytes) else { throw InputError(.malformed, "tokenizer_config.json is not a JSON object") }
+        guard case .object(let root) = try JSONParser.parse(bytes) else {
+            throw InputError(.malformed, "tokenizer_config.json is not a JSON object")
+        }
         bosToken = try Self.tokenName(root["bos_token"], "bos_token")
         eosToken = try Self.tokenName(root["eos_token"], "eos_token")
         switch root["chat_template"] {
@@ -569,7 +601,9 @@ struct Config {
         case nil, .null?: return nil
         case .string(let name)?: return name
         case .object(let object)?:
-            guard let name = object["content"]?.string else { throw InputError(.malformed, "an AddedToken needs a string content", at: .key(key)) }
+            guard let name = object["content"]?.string else {
+                throw InputError(.malformed, "an AddedToken needs a string content", at: .key(key))
+            }
             return name
         case let value?: throw InputError(.malformed, "expected a string, found \(value.kindName)", at: .key(key))
         }

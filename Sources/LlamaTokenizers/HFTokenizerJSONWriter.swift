@@ -63,7 +63,8 @@ extension HFTokenizerJSON {
         let added = names.enumerated().map { addedToken(id: ranks.count + $0, content: $1, special: true) }
         let byteLevel: (Bool, Bool, Bool) -> JSONValue = { prefix, trim, regex in
             object([
-                ("type", .string("ByteLevel")), ("add_prefix_space", .bool(prefix)), ("trim_offsets", .bool(trim)), ("use_regex", .bool(regex)),
+                ("type", .string("ByteLevel")), ("add_prefix_space", .bool(prefix)), ("trim_offsets", .bool(trim)),
+                ("use_regex", .bool(regex)),
             ])
         }
         let json = object([
@@ -108,7 +109,9 @@ extension HFTokenizerJSON {
             ("model_max_length", .integer(options.modelMaxLength ?? 131_072)), ("tokenizer_class", .string("PreTrainedTokenizerFast")),
         ]
         let map = object([("bos_token", .string(bos)), ("eos_token", .string(eos))])
-        return Files(tokenizerJSON: tokenizerJSONBytes(json), tokenizerConfig: configBytes(object(configMembers)), specialTokensMap: configBytes(map))
+        return Files(
+            tokenizerJSON: tokenizerJSONBytes(json), tokenizerConfig: configBytes(object(configMembers)), specialTokensMap: configBytes(map)
+        )
     }
 
     // MARK: - Llama 1/2
@@ -124,9 +127,12 @@ extension HFTokenizerJSON {
             }
             // JSON object keys compare as Unicode text: canonically equivalent pieces would collide.
             guard seen.insert(text).inserted else {
-                throw InputError(.unsupported, "piece \(id) '\(text)' is canonically equivalent to an earlier piece; tokenizer.json keys would collide")
+                throw InputError(
+                    .unsupported, "piece \(id) '\(text)' is canonically equivalent to an earlier piece; tokenizer.json keys would collide")
             }
-            guard piece.type != .unused else { throw InputError(.unsupported, "piece \(id) is UNUSED, which tokenizer.json cannot express") }
+            guard piece.type != .unused else {
+                throw InputError(.unsupported, "piece \(id) is UNUSED, which tokenizer.json cannot express")
+            }
             tokens.append(text)
         }
         let unk = model.unkID >= 0 ? tokens[model.unkID] : "<unk>"
@@ -151,7 +157,10 @@ extension HFTokenizerJSON {
                 "normalizer",
                 object([
                     ("type", .string("Sequence")),
-                    ("normalizers", .array([object([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]), replace(" ", "\u{2581}")])),
+                    (
+                        "normalizers",
+                        .array([object([("type", .string("Prepend")), ("prepend", .string("\u{2581}"))]), replace(" ", "\u{2581}")])
+                    ),
                 ])
             ),
             ("pre_tokenizer", .null),
@@ -183,7 +192,8 @@ extension HFTokenizerJSON {
             ("clean_up_tokenization_spaces", .bool(false)), ("eos_token", .string(eos)), ("extra_special_tokens", object([])),
             ("legacy", .bool(true)), ("model_max_length", .integer(options.modelMaxLength ?? 4096)), ("pad_token", .null),
             ("sp_model_kwargs", object([])), ("spaces_between_special_tokens", .bool(false)),
-            ("tokenizer_class", .string("PreTrainedTokenizerFast")), ("unk_token", .string(unk)), ("use_default_system_prompt", .bool(false)),
+            ("tokenizer_class", .string("PreTrainedTokenizerFast")), ("unk_token", .string(unk)),
+            ("use_default_system_prompt", .bool(false)),
         ]
         let tokenObject: (String) -> JSONValue = { content in
             object([
@@ -192,7 +202,9 @@ extension HFTokenizerJSON {
             ])
         }
         let map = object([("bos_token", tokenObject(bos)), ("eos_token", tokenObject(eos)), ("unk_token", tokenObject(unk))])
-        return Files(tokenizerJSON: tokenizerJSONBytes(json), tokenizerConfig: configBytes(object(configMembers)), specialTokensMap: configBytes(map))
+        return Files(
+            tokenizerJSON: tokenizerJSONBytes(json), tokenizerConfig: configBytes(object(configMembers)), specialTokensMap: configBytes(map)
+        )
     }
 
     /// transformers' `generate_merges(vocab, scores)` as LlamaConverter calls it: for each piece,
@@ -261,7 +273,9 @@ extension HFTokenizerJSON {
     /// TemplateProcessing adding `bos` before a sequence (and before the second of a pair), as
     /// the Llama 3 conversion script and LlamaTokenizerFast set it.
     private static func bosTemplate(_ bos: String, id: Int) -> JSONValue {
-        func special(_ typeID: Int) -> JSONValue { object([("SpecialToken", object([("id", .string(bos)), ("type_id", .integer(typeID))]))]) }
+        func special(_ typeID: Int) -> JSONValue {
+            object([("SpecialToken", object([("id", .string(bos)), ("type_id", .integer(typeID))]))])
+        }
         func sequence(_ name: String, _ typeID: Int) -> JSONValue {
             object([("Sequence", object([("id", .string(name)), ("type_id", .integer(typeID))]))])
         }

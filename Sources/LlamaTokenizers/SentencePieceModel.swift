@@ -48,7 +48,9 @@ public struct SentencePieceModel: Sendable {
     /// escaped as `▁`), as GGUF `llama` vocabularies and tokenizer.json files describe it.
     /// - Throws: `InputError` for no pieces, too many, or an id outside them.
     public init(llamaBPE pieces: [Piece], unkID: Int, bosID: Int, eosID: Int, byteFallback: Bool) throws {
-        guard pieces.count <= Self.maxPieces else { throw InputError(.overLimit, "\(pieces.count) pieces exceed the cap of \(Self.maxPieces)") }
+        guard pieces.count <= Self.maxPieces else {
+            throw InputError(.overLimit, "\(pieces.count) pieces exceed the cap of \(Self.maxPieces)")
+        }
         self.pieces = pieces
         modelType = 2
         self.byteFallback = byteFallback

@@ -77,7 +77,8 @@ import Testing
         let vectors = try Llama3Fixture.vectors.get()
         var mismatches = 0
         for vector in vectors.encode {
-            for allow in [false, true] where fromJSON.tokenizer.encode(vector.text, bos: true, eos: false, allowSpecial: allow)
+            for allow in [false, true]
+            where fromJSON.tokenizer.encode(vector.text, bos: true, eos: false, allowSpecial: allow)
                 != meta.encode(vector.text, bos: true, eos: false, allowSpecial: allow)
             {
                 mismatches += 1
@@ -135,7 +136,8 @@ import Testing
 
     /// Options reach the files: BOS in the template, EOS and the chat template in the config.
     @Test func writerOptions() throws {
-        let options = HFTokenizerJSON.WriteOptions(eosToken: "<|eot_id|>", chatTemplate: "{{ bos_token }}\n{% for m in messages %}", modelMaxLength: 8192)
+        let options = HFTokenizerJSON.WriteOptions(
+            eosToken: "<|eot_id|>", chatTemplate: "{{ bos_token }}\n{% for m in messages %}", modelMaxLength: 8192)
         let files = try HFTokenizerJSON.write(try Self.fixtureModel("llama3-tiny"), options: options)
         let config = try JSONParser.parse(files.tokenizerConfig).object
         #expect(config?["eos_token"] == .string("<|eot_id|>"))
@@ -143,7 +145,9 @@ import Testing
         #expect(config?["model_max_length"] == .integer(8192))
         let back = try HFTokenizerJSON.read(tokenizerJSON: files.tokenizerJSON, config: files.tokenizerConfig)
         #expect(back.eosID == 521 && back.eosToken == "<|eot_id|>" && back.chatTemplate == options.chatTemplate)
-        #expect(throws: InputError.self) { try HFTokenizerJSON.write(try Self.fixtureModel("llama3-tiny"), options: .init(bosToken: "<s>")) }
+        #expect(throws: InputError.self) {
+            try HFTokenizerJSON.write(try Self.fixtureModel("llama3-tiny"), options: .init(bosToken: "<s>"))
+        }
     }
 
     /// Our Llama 2 files read back by our reader, in both layouts transformers has used.
@@ -169,7 +173,8 @@ import Testing
 
     @Test func writerRefusesWhatTokenizerJSONCannotHold() throws {
         // sp-special.model has UNUSED pieces, which a tokenizer.json vocabulary cannot mark.
-        let model = try SentencePieceTokenizer(parsing: try Self.bytes(Llama3Fixture.root.appendingPathComponent("tokenizers/sp-special.model")))
+        let model = try SentencePieceTokenizer(
+            parsing: try Self.bytes(Llama3Fixture.root.appendingPathComponent("tokenizers/sp-special.model")))
         let error = try #require(throws: InputError.self) { try HFTokenizerJSON.write(model) }
         #expect(error.kind == .unsupported)
     }
@@ -201,6 +206,29 @@ import Testing
         #expect(ByteLevelText.bytes(" ") == nil && ByteLevelText.bytes("\u{144}") == nil)
     }
 
+    /// For `Interop/hf_tokenizer_json.py`: with `LLAMAKIT_HF_TOKENIZER_OUT` set, writes our files for
+    /// the Llama 2 fixture, the Llama 3 fixture and Meta's real Llama 3 tokenizer (base, and
+    /// instruct with `<|eot_id|>` and a chat template) into that directory.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["LLAMAKIT_HF_TOKENIZER_OUT"] != nil))
+    func exportForInterop() throws {
+        let out = URL(fileURLWithPath: try #require(ProcessInfo.processInfo.environment["LLAMAKIT_HF_TOKENIZER_OUT"]))
+        let template =
+            "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+        let jobs: [(String, any Tokenizer, HFTokenizerJSON.WriteOptions)] = [
+            ("llama2-tiny", try Self.fixtureModel("llama2-tiny"), .init()),
+            ("llama3-tiny", try Self.fixtureModel("llama3-tiny"), .init()),
+            ("llama3", try Llama3Fixture.tokenizer.get(), .init()),
+            ("llama3-instruct", try Llama3Fixture.tokenizer.get(), .init(eosToken: "<|eot_id|>", chatTemplate: template)),
+        ]
+        for (name, tokenizer, options) in jobs {
+            let directory = out.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for (file, bytes) in try HFTokenizerJSON.write(tokenizer, options: options).named {
+                try Data(bytes).write(to: directory.appendingPathComponent(file))
+            }
+        }
+    }
+
     // MARK: - Refusals
 
     struct Refusal: CustomTestStringConvertible, Sendable {
@@ -223,21 +251,26 @@ import Testing
             kind: .unsupported, key: "model.type"),
         Refusal(
             name: "another split regex", fixture: "llama3-tiny",
-            edit: { replacing(llama3Split, in: $0, with: .string(#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#)) },
+            edit: {
+                replacing(
+                    llama3Split, in: $0, with: .string(#"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#))
+            },
             kind: .mismatch, key: "pre_tokenizer.pretokenizers[0].pattern.Regex"),
         Refusal(
             name: "GPT-2 ByteLevel pre-tokenizer alone", fixture: "llama3-tiny",
             edit: {
                 replacing(
                     ["pre_tokenizer"], in: $0,
-                    with: .object(JSONObject([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("use_regex", .bool(true))])))
+                    with: .object(
+                        JSONObject([("type", .string("ByteLevel")), ("add_prefix_space", .bool(false)), ("use_regex", .bool(true))])))
             }, kind: .unsupported, key: "pre_tokenizer"),
         Refusal(
             name: "ByteLevel with GPT-2's regex", fixture: "llama3-tiny",
             edit: { replacing(["pre_tokenizer", "pretokenizers", "1", "use_regex"], in: $0, with: .bool(true)) }, kind: .unsupported,
             key: "pre_tokenizer"),
         Refusal(
-            name: "ignore_merges false", fixture: "llama3-tiny", edit: { replacing(["model", "ignore_merges"], in: $0, with: .bool(false)) },
+            name: "ignore_merges false", fixture: "llama3-tiny",
+            edit: { replacing(["model", "ignore_merges"], in: $0, with: .bool(false)) },
             kind: .unsupported, key: "model.ignore_merges"),
         Refusal(
             name: "vocab ids not a permutation (repeated)", fixture: "llama3-tiny",
@@ -252,9 +285,11 @@ import Testing
             name: "Llama 3 merges out of rank order", fixture: "llama3-tiny", edit: { swappingMerges(0, 5, in: $0) }, kind: .mismatch,
             key: "model.merges"),
         Refusal(
-            name: "a Llama 3 merge missing", fixture: "llama3-tiny", edit: { removingMerge(3, in: $0) }, kind: .mismatch, key: "model.merges"),
+            name: "a Llama 3 merge missing", fixture: "llama3-tiny", edit: { removingMerge(3, in: $0) }, kind: .mismatch,
+            key: "model.merges"),
         Refusal(
-            name: "a Llama 2 merge missing", fixture: "llama2-tiny", edit: { removingMerge(1, in: $0) }, kind: .mismatch, key: "model.merges"),
+            name: "a Llama 2 merge missing", fixture: "llama2-tiny", edit: { removingMerge(1, in: $0) }, kind: .mismatch,
+            key: "model.merges"),
         Refusal(
             name: "a merge that makes no token", fixture: "llama2-tiny",
             edit: { replacing(["model", "merges", "0"], in: $0, with: .array([.string("<s>"), .string("</s>")])) }, kind: .mismatch,
@@ -263,7 +298,9 @@ import Testing
             name: "255 specials", fixture: "llama3-tiny",
             edit: { value in
                 var copy = value
-                if case .array(let items)? = value.object?["added_tokens"] { copy = replacing(["added_tokens"], in: value, with: .array(items.dropLast())) }
+                if case .array(let items)? = value.object?["added_tokens"] {
+                    copy = replacing(["added_tokens"], in: value, with: .array(items.dropLast()))
+                }
                 return copy
             }, kind: .mismatch, key: "added_tokens"),
         Refusal(
@@ -286,7 +323,10 @@ import Testing
             edit: {
                 replacing(
                     ["pre_tokenizer"], in: replacing(["normalizer"], in: $0, with: .null),
-                    with: .object(JSONObject([("type", .string("Metaspace")), ("replacement", .string("\u{2581}")), ("add_prefix_space", .bool(true))])))
+                    with: .object(
+                        JSONObject([
+                            ("type", .string("Metaspace")), ("replacement", .string("\u{2581}")), ("add_prefix_space", .bool(true)),
+                        ])))
             }, kind: .unsupported, key: "pre_tokenizer"),
         Refusal(
             name: "unk_token not in the vocabulary", fixture: "llama2-tiny",
