@@ -127,7 +127,7 @@ public enum HFTokenizerJSON {
             rankBytes.append(bytes)
         }
         let ranks = try located("model.vocab") { try TiktokenRanks(tokens: rankBytes) }
-        try checkLlama3Merges(model["merges"], ranks: ranks)
+        try checkLlama3Merges(model["merges"], vocabulary: vocabulary, ranks: ranks)
         let count = ranks.count
         guard added.tokens.count == Llama3Tokenizer.SpecialTokenSet.count,
             added.tokens.enumerated().allSatisfy({ $1.id == count + $0 && $1.special })
@@ -188,36 +188,55 @@ public enum HFTokenizerJSON {
     /// The merges must be exactly the splits TikTokenConverter derives from the ranks (every
     /// split of a token into two tokens), in non-decreasing rank of what they make: then the
     /// `tokenizers` library's merge order is tiktoken's rank order.
-    private static func checkLlama3Merges(_ value: JSONValue?, ranks: TiktokenRanks) throws {
+    private static func checkLlama3Merges(_ value: JSONValue?, vocabulary: Vocabulary, ranks: TiktokenRanks) throws {
         let key = "model.merges"
         guard case .array(let merges)? = value else { throw InputError(.missing, "expected an array of merges", at: .key(key)) }
-        var expected = Set<Int>()
-        for (left, right, _) in Llama3Merges.pairs(ranks) { expected.insert(left << 32 | right) }
+        let expected = Llama3Merges.pairs(ranks)
         guard merges.count == expected.count else {
             throw InputError(
                 .mismatch, "\(merges.count) merges, but the vocabulary's ranks give \(expected.count) (one per split of a token into two)",
                 at: .key(key))
         }
-        var previousRank = -1
+        // Both lists run in non-decreasing rank of what they make; within one made rank the
+        // file's order may differ, so each group is compared sorted.
+        var group: [(left: Int, right: Int)] = []
+        var groupStart = 0
+        func closeGroup(at end: Int) throws {
+            group.sort { ($0.left, $0.right) < ($1.left, $1.right) }
+            for (offset, pair) in group.enumerated() where pair != (expected[groupStart + offset].left, expected[groupStart + offset].right)
+            {
+                throw InputError(
+                    .mismatch,
+                    "merges \(groupStart)..<\(end) are not the splits of token \(expected[groupStart].made) (or one appears twice)",
+                    at: .key(key))
+            }
+            group.removeAll(keepingCapacity: true)
+            groupStart = end
+        }
         for (index, merge) in merges.enumerated() {
             let (leftText, rightText) = try mergePair(merge, index: index)
-            guard let left = ByteLevelText.bytes(leftText), let right = ByteLevelText.bytes(rightText),
-                let leftRank = ranks.rank(left[...]), let rightRank = ranks.rank(right[...]), let rank = ranks.rank((left + right)[...])
+            guard let left = vocabulary.id(leftText), let right = vocabulary.id(rightText), let made = vocabulary.id(leftText, rightText)
             else {
                 throw InputError(
                     .mismatch, "merge \(index) '\(leftText.prefix(30)) \(rightText.prefix(30))' is not a split of a token into two",
                     at: .key(key))
             }
-            guard expected.remove(Int(leftRank) << 32 | Int(rightRank)) != nil else {
-                throw InputError(.mismatch, "merge \(index) '\(leftText.prefix(30)) \(rightText.prefix(30))' appears twice", at: .key(key))
+            if made != expected[groupStart].made {
+                guard made > expected[groupStart].made else {
+                    throw InputError(
+                        .mismatch,
+                        "merge \(index) makes rank \(made) after a merge making rank \(expected[groupStart].made): merges are not in rank order",
+                        at: .key(key))
+                }
+                try closeGroup(at: index)
             }
-            guard Int(rank) >= previousRank else {
+            guard groupStart + group.count < expected.count, expected[groupStart + group.count].made == made else {
                 throw InputError(
-                    .mismatch, "merge \(index) makes rank \(rank) after a merge making rank \(previousRank): merges are not in rank order",
-                    at: .key(key))
+                    .mismatch, "merge \(index) makes rank \(made), which the ranks do not have that many splits for", at: .key(key))
             }
-            previousRank = Int(rank)
+            group.append((left, right))
         }
+        try closeGroup(at: merges.count)
     }
 
     // MARK: - Llama 1/2
@@ -488,6 +507,13 @@ struct Vocabulary {
     func id(_ token: String) -> Int? {
         var token = token
         return token.withUTF8 { table.rank(UnsafeRawBufferPointer($0)) }.map(Int.init)
+    }
+
+    /// The id of `left` followed by `right`.
+    func id(_ left: String, _ right: String) -> Int? {
+        var bytes = Array(left.utf8)
+        bytes += right.utf8
+        return table.rank(bytes[...]).map(Int.init)
     }
 }
 
