@@ -6,9 +6,10 @@ import LlamaTokenizers
 /// `Conversion.TokenizerMetadata` (`docs/formats.md` §3.8).
 ///
 /// `gpt2` (Llama 3): tokens are GPT-2 byte-to-unicode strings whose id is their rank; the last
-/// 256 are the specials. They become a tiktoken ranks file, read by the same reader as Meta's.
-/// `llama` (Llama 1/2): tokens, scores and types become a sentencepiece `ModelProto` with Llama
-/// 2's options (BPE, byte fallback, dummy prefix, no whitespace folding).
+/// 256 are the specials. They become a ranks table with the same checks as Meta's file
+/// (`TiktokenRanks(tokens:)`, shared with tokenizer.json).
+/// `llama` (Llama 1/2): tokens, scores and types become a sentencepiece model with Llama 2's
+/// options (`SentencePieceModel(llamaBPE:…)`: BPE, byte fallback, dummy prefix, no whitespace folding).
 public enum GGUFTokenizer {
     /// - Throws: `InputError` naming the key that is missing or malformed.
     public static func load(from file: GGUFFile) throws -> any Tokenizer {
