@@ -59,10 +59,23 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// A JSON object's members in file order, with lookup by key.
+/// A JSON object's members in file order, with lookup by key. Keys are compared byte for byte
+/// (their UTF-8), not as Swift strings: two vocabulary pieces that are canonically equivalent
+/// Unicode (`é` and `e` + combining acute) are different keys, as they are in JSON.
 public struct JSONObject: Sendable, Equatable {
     public private(set) var members: [(key: String, value: JSONValue)] = []
-    private var index: [String: Int] = [:]
+    private var index: [Key: Int] = [:]
+
+    /// A key hashed and compared by its UTF-8 bytes.
+    private struct Key: Hashable, Sendable {
+        let text: String
+
+        static func == (lhs: Key, rhs: Key) -> Bool { lhs.text.utf8.elementsEqual(rhs.text.utf8) }
+
+        func hash(into hasher: inout Hasher) {
+            for byte in text.utf8 { hasher.combine(byte) }
+        }
+    }
 
     public init() {}
 
@@ -75,19 +88,20 @@ public struct JSONObject: Sendable, Equatable {
     public var keys: [String] { members.map(\.key) }
 
     public subscript(key: String) -> JSONValue? {
-        index[key].map { members[$0].value }
+        index[Key(text: key)].map { members[$0].value }
     }
 
     /// Appends `key`; returns false (and changes nothing) when the key is already present.
     @discardableResult
     public mutating func insert(_ key: String, _ value: JSONValue) -> Bool {
-        guard index[key] == nil else { return false }
-        index[key] = members.count
+        guard index[Key(text: key)] == nil else { return false }
+        index[Key(text: key)] = members.count
         members.append((key, value))
         return true
     }
 
     public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
-        lhs.members.count == rhs.members.count && zip(lhs.members, rhs.members).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        lhs.members.count == rhs.members.count
+            && zip(lhs.members, rhs.members).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && $0.value == $1.value }
     }
 }

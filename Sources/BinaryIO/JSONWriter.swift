@@ -4,15 +4,17 @@ public enum JSONWriter {
     public enum Style: Sendable {
         /// No whitespace: safetensors headers.
         case compact
-        /// Two-space indentation, one member per line, arrays of integers on one line (shapes,
-        /// ids): files people open (config.json) and `--json` output.
+        /// Two-space indentation, one member or element per line: files other tools write the
+        /// same way (config.json as Python's json, tokenizer.json as serde_json).
         case pretty
+        /// `pretty`, but arrays of integers (shapes, ids) on one line: `--json` output.
+        case prettyInlineIntegers
     }
 
     public static func bytes(_ value: JSONValue, style: Style = .pretty) -> [UInt8] {
         var out: [UInt8] = []
         write(value, style: style, indent: 0, into: &out)
-        if style == .pretty { out.append(0x0A) }
+        if style != .compact { out.append(0x0A) }
         return out
     }
 
@@ -27,7 +29,7 @@ public enum JSONWriter {
         case .integer(let number): out.append(contentsOf: String(number).utf8)
         case .double(let number): out.append(contentsOf: text(of: number).utf8)
         case .string(let text): writeString(text, into: &out)
-        case .array(let elements) where style == .pretty && !elements.isEmpty && elements.allSatisfy({ $0.integer != nil }):
+        case .array(let elements) where style == .prettyInlineIntegers && !elements.isEmpty && elements.allSatisfy({ $0.integer != nil }):
             out.append(UInt8(ascii: "["))
             for (i, element) in elements.enumerated() {
                 if i > 0 { out.append(contentsOf: ", ".utf8) }
@@ -41,7 +43,7 @@ public enum JSONWriter {
         case .object(let object):
             writeContainer(open: "{", close: "}", count: object.count, style: style, indent: indent, into: &out) { i, out in
                 writeString(object.members[i].key, into: &out)
-                out.append(contentsOf: (style == .pretty ? ": " : ":").utf8)
+                out.append(contentsOf: (style == .compact ? ":" : ": ").utf8)
                 write(object.members[i].value, style: style, indent: indent + 1, into: &out)
             }
         }
@@ -66,7 +68,7 @@ public enum JSONWriter {
     }
 
     private static func newline(style: Style, indent: Int, into out: inout [UInt8]) {
-        guard style == .pretty else { return }
+        guard style != .compact else { return }
         out.append(0x0A)
         out.append(contentsOf: repeatElement(0x20, count: 2 * indent))
     }

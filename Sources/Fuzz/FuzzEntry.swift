@@ -2,7 +2,7 @@ import Foundation
 import FuzzHarnesses
 
 /// The libFuzzer entry point; `LLAMAKIT_HARNESS` (zip, pickle, pth, gguf, tiktoken,
-/// sentencepiece, params, npy, imatrix) picks the reader. Built only by `Fuzz/run`.
+/// sentencepiece, tokenizerjson, params, npy, imatrix) picks the reader. Built only by `Fuzz/run`.
 let harness: Harness = {
     guard let name = ProcessInfo.processInfo.environment["LLAMAKIT_HARNESS"], let harness = Harness(rawValue: name) else {
         fatalError("set LLAMAKIT_HARNESS to one of \(Harness.allCases.map(\.rawValue))")

@@ -13,7 +13,7 @@ import TorchCheckpoint
 /// must return or throw `InputError` — never crash, hang or allocate without bound. File-based
 /// readers get the bytes through a file in `/dev/shm` (or the temporary directory).
 public enum Harness: String, CaseIterable, Sendable {
-    case zip, pickle, pth, gguf, tiktoken, sentencepiece, params, npy, imatrix, safetensors
+    case zip, pickle, pth, gguf, tiktoken, sentencepiece, tokenizerjson, params, npy, imatrix, safetensors
 
     public func run(_ bytes: [UInt8]) {
         do {
@@ -24,6 +24,12 @@ public enum Harness: String, CaseIterable, Sendable {
                 let tokenizer = try SentencePieceTokenizer(parsing: bytes)
                 let ids = tokenizer.encode("Hello, world! 123 ünï", bos: true, eos: false, allowSpecial: false)
                 _ = try tokenizer.decode(ids)
+            case .tokenizerjson:
+                // Read, use, and write back what was read (the writer must refuse, not trap).
+                let contents = try HFTokenizerJSON.read(tokenizerJSON: bytes)
+                let ids = contents.tokenizer.encode("Hello, world! 123 ünï <|eot_id|>", bos: true, eos: false, allowSpecial: true)
+                _ = try contents.tokenizer.decode(ids)
+                _ = try HFTokenizerJSON.write(contents.tokenizer)
             case .params:
                 let params = try LlamaParams.parse(bytes)
                 _ = LlamaConfig.family(params: params, tokenizer: nil)

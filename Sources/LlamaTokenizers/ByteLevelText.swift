@@ -26,4 +26,23 @@ public enum ByteLevelText {
         for byte in bytes { utf8 += byteToUTF8[Int(byte)] }
         return String(decoding: utf8, as: UTF8.self)
     }
+
+    /// Scalar value → byte for the 256 scalars of `byteToUnicode` (-1 elsewhere below U+0144).
+    private static let unicodeToByte: [Int16] = {
+        var table = [Int16](repeating: -1, count: 0x144)
+        for (byte, scalar) in byteToUnicode.enumerated() { table[Int(scalar.value)] = Int16(byte) }
+        return table
+    }()
+
+    /// The bytes GPT-2 byte-level text spells, or nil when a scalar is not one of the 256.
+    public static func bytes(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            let value = Int(scalar.value)
+            guard value < unicodeToByte.count, unicodeToByte[value] >= 0 else { return nil }
+            out.append(UInt8(unicodeToByte[value]))
+        }
+        return out
+    }
 }

@@ -36,6 +36,12 @@ public struct Llama3Tokenizer: Tokenizer {
         }
 
         public static let count = 256
+
+        /// The release whose 256 names these are, in id order.
+        public init?(names: [String]) {
+            guard let set = Self.allCases.first(where: { $0.names == names }) else { return nil }
+            self = set
+        }
     }
 
     /// Meta's `TIKTOKEN_MAX_ENCODE_CHARS` and `MAX_NO_WHITESPACES_CHARS`, in code points.
@@ -56,7 +62,12 @@ public struct Llama3Tokenizer: Tokenizer {
 
     /// - Throws: `InputError` from the ranks reader.
     public init(parsing bytes: [UInt8], specialTokens: SpecialTokenSet = .llama3_2) throws {
-        ranks = try TiktokenRanks(parsing: bytes)
+        self.init(ranks: try TiktokenRanks(parsing: bytes), specialTokens: specialTokens)
+    }
+
+    /// The tokenizer of `ranks` with the 256 specials of `specialTokens` after them.
+    public init(ranks: TiktokenRanks, specialTokens: SpecialTokenSet = .llama3_2) {
+        self.ranks = ranks
         self.specialTokens = specialTokens
         let names = specialTokens.names
         specialNames = names.map { Array($0.unicodeScalars) }

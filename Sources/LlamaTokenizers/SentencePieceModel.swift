@@ -11,6 +11,12 @@ public struct SentencePieceModel: Sendable {
         public var bytes: [UInt8]
         public var score: Float
         public var type: PieceType
+
+        public init(bytes: [UInt8], score: Float, type: PieceType) {
+            self.bytes = bytes
+            self.score = score
+            self.type = type
+        }
     }
 
     public var pieces: [Piece] = []
@@ -35,6 +41,28 @@ public struct SentencePieceModel: Sendable {
     ///   unknown piece type or out-of-range id.
     public init(parsing bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try parseModel($0) }
+        try checkIDs()
+    }
+
+    /// A BPE model with Llama 2's options (identity normaliser, dummy prefix, spaces kept and
+    /// escaped as `▁`), as GGUF `llama` vocabularies and tokenizer.json files describe it.
+    /// - Throws: `InputError` for no pieces, too many, or an id outside them.
+    public init(llamaBPE pieces: [Piece], unkID: Int, bosID: Int, eosID: Int, byteFallback: Bool) throws {
+        guard pieces.count <= Self.maxPieces else {
+            throw InputError(.overLimit, "\(pieces.count) pieces exceed the cap of \(Self.maxPieces)")
+        }
+        self.pieces = pieces
+        modelType = 2
+        self.byteFallback = byteFallback
+        self.unkID = unkID
+        self.bosID = bosID
+        self.eosID = eosID
+        normalizerName = "identity"
+        removeExtraWhitespaces = false
+        try checkIDs()
+    }
+
+    private func checkIDs() throws {
         guard !pieces.isEmpty else { throw InputError(.missing, "the model has no pieces") }
         for (name, id) in [("unk_id", unkID), ("bos_id", bosID), ("eos_id", eosID)] where id >= pieces.count || id < -1 {
             throw InputError(.outOfRange, "\(name) \(id) is outside the \(pieces.count) pieces")

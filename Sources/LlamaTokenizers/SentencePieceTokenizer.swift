@@ -22,7 +22,12 @@ public struct SentencePieceTokenizer: Tokenizer {
     /// - Throws: `InputError` for a corrupt model or one whose options LlamaKit cannot
     ///   reproduce exactly (unigram, a precompiled normaliser, extra-whitespace removal).
     public init(parsing bytes: [UInt8]) throws {
-        model = try SentencePieceModel(parsing: bytes)
+        try self.init(model: try SentencePieceModel(parsing: bytes))
+    }
+
+    /// - Throws: `InputError` as `init(parsing:)`, for a model built in memory.
+    public init(model: SentencePieceModel) throws {
+        self.model = model
         guard model.modelType == 2 else {
             throw InputError(.unsupported, "sentencepiece model type \(model.modelType) is not BPE (2); Llama tokenizers are BPE")
         }

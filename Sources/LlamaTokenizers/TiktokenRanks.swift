@@ -71,10 +71,36 @@ public struct TiktokenRanks: Sendable {
                     at: .byteOffset(later.offset))
             }
         }
+        try Self.checkSingleBytes(lookup)
+        table = lookup
+    }
+
+    /// Ranks from token bytes in rank order (index = rank), as GGUF `gpt2` vocabularies and
+    /// tokenizer.json files give them once spelled back to bytes.
+    /// - Throws: `InputError` (without a location) for too many ranks, an empty or too long
+    ///   token, a token twice, or a missing single byte.
+    public init(tokens: [[UInt8]]) throws {
+        guard tokens.count <= Self.maxRanks else {
+            throw InputError(.overLimit, "\(tokens.count) ranks exceed the cap of \(Self.maxRanks)")
+        }
+        var lookup = TokenTable(capacity: tokens.count)
+        for (rank, token) in tokens.enumerated() {
+            guard !token.isEmpty else { throw InputError(.malformed, "token \(rank) is empty") }
+            guard token.count <= Self.maxTokenBytes else {
+                throw InputError(.overLimit, "token \(rank) of \(token.count) bytes exceeds the cap of \(Self.maxTokenBytes)")
+            }
+            if let earlier = lookup.append(token[...]) {
+                throw InputError(.malformed, "tokens \(earlier) and \(rank) are the same bytes \(token.prefix(16))")
+            }
+        }
+        try Self.checkSingleBytes(lookup)
+        table = lookup
+    }
+
+    private static func checkSingleBytes(_ lookup: TokenTable) throws {
         for byte in 0...255 where lookup.rank([UInt8(byte)][...]) == nil {
             throw InputError(.missing, "the single byte 0x\(String(byte, radix: 16)) has no rank; byte-level BPE needs all 256")
         }
-        table = lookup
     }
 
     public var count: Int { table.count }

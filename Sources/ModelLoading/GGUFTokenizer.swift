@@ -6,9 +6,10 @@ import LlamaTokenizers
 /// `Conversion.TokenizerMetadata` (`docs/formats.md` §3.8).
 ///
 /// `gpt2` (Llama 3): tokens are GPT-2 byte-to-unicode strings whose id is their rank; the last
-/// 256 are the specials. They become a tiktoken ranks file, read by the same reader as Meta's.
-/// `llama` (Llama 1/2): tokens, scores and types become a sentencepiece `ModelProto` with Llama
-/// 2's options (BPE, byte fallback, dummy prefix, no whitespace folding).
+/// 256 are the specials. They become a ranks table with the same checks as Meta's file
+/// (`TiktokenRanks(tokens:)`, shared with tokenizer.json).
+/// `llama` (Llama 1/2): tokens, scores and types become a sentencepiece model with Llama 2's
+/// options (`SentencePieceModel(llamaBPE:…)`: BPE, byte fallback, dummy prefix, no whitespace folding).
 public enum GGUFTokenizer {
     /// - Throws: `InputError` naming the key that is missing or malformed.
     public static func load(from file: GGUFFile) throws -> any Tokenizer {
@@ -46,56 +47,44 @@ public enum GGUFTokenizer {
                 .malformed, "\(tokens.count) tokens cannot hold 256 bytes and \(specials) specials", at: .key("tokenizer.ggml.tokens"))
         }
         let rankCount = tokens.count - specials
-        var unicodeToByte: [Unicode.Scalar: UInt8] = [:]
-        for (byte, scalar) in ByteLevelText.byteToUnicode.enumerated() { unicodeToByte[scalar] = UInt8(byte) }
-        var file: [UInt8] = []
+        var rankBytes: [[UInt8]] = []
+        rankBytes.reserveCapacity(rankCount)
         for rank in 0..<rankCount {
             guard types[rank] != 3 else {
                 throw InputError(
                     .malformed, "token \(rank) is a control token inside the byte-level ranks", at: .key("tokenizer.ggml.token_type"))
             }
-            var bytes: [UInt8] = []
-            for scalar in tokens[rank].unicodeScalars {
-                guard let byte = unicodeToByte[scalar] else {
-                    throw InputError(
-                        .malformed,
-                        "token \(rank) '\(tokens[rank].prefix(40))' is not in GPT-2 byte form", at: .key("tokenizer.ggml.tokens"))
-                }
-                bytes.append(byte)
+            guard let bytes = ByteLevelText.bytes(tokens[rank]) else {
+                throw InputError(
+                    .malformed, "token \(rank) '\(tokens[rank].prefix(40))' is not in GPT-2 byte form", at: .key("tokenizer.ggml.tokens"))
             }
-            file += Array(Base64.encode(bytes).utf8) + Array(" \(rank)\n".utf8)
+            rankBytes.append(bytes)
         }
-        let names = Array(tokens[rankCount...])
-        let set = Llama3Tokenizer.SpecialTokenSet.allCases.first { $0.names == names } ?? .llama3_2
-        return try Llama3Tokenizer(parsing: file, specialTokens: set)
+        let ranks: TiktokenRanks
+        do {
+            ranks = try TiktokenRanks(tokens: rankBytes)
+        } catch var error as InputError {
+            error.location = .key("tokenizer.ggml.tokens")
+            throw error
+        }
+        let set = Llama3Tokenizer.SpecialTokenSet(names: Array(tokens[rankCount...])) ?? .llama3_2
+        return Llama3Tokenizer(ranks: ranks, specialTokens: set)
     }
 
     static func sentencePiece(tokens: [String], scores: [Float], types: [Int], ids: (unk: Int, bos: Int, eos: Int)) throws
         -> SentencePieceTokenizer
     {
-        var proto = ProtobufWriter()
+        var pieces: [SentencePieceModel.Piece] = []
+        pieces.reserveCapacity(tokens.count)
         for index in tokens.indices {
-            var piece = ProtobufWriter()
-            piece.bytes(1, Array(tokens[index].utf8))
-            piece.fixed32(2, scores[index].bitPattern)
-            piece.varint(3, UInt64(max(types[index], 0)))
-            proto.bytes(1, piece.output)
+            guard let type = SentencePieceModel.PieceType(rawValue: UInt64(max(types[index], 0))) else {
+                throw InputError(.malformed, "token \(index) has unknown type \(types[index])", at: .key("tokenizer.ggml.token_type"))
+            }
+            pieces.append(SentencePieceModel.Piece(bytes: Array(tokens[index].utf8), score: scores[index], type: type))
         }
-        var trainer = ProtobufWriter()
-        trainer.varint(3, 2)  // BPE
-        trainer.varint(35, types.contains(6) ? 1 : 0)  // byte_fallback
-        trainer.varint(40, UInt64(ids.unk))
-        trainer.varint(41, UInt64(ids.bos))
-        trainer.varint(42, UInt64(ids.eos))
-        trainer.varint(43, UInt64(bitPattern: -1))
-        proto.bytes(2, trainer.output)
-        var normalizer = ProtobufWriter()
-        normalizer.bytes(1, Array("identity".utf8))
-        normalizer.varint(3, 1)  // add_dummy_prefix
-        normalizer.varint(4, 0)  // remove_extra_whitespaces
-        normalizer.varint(5, 1)  // escape_whitespaces
-        proto.bytes(3, normalizer.output)
-        return try SentencePieceTokenizer(parsing: proto.output)
+        let model = try SentencePieceModel(
+            llamaBPE: pieces, unkID: ids.unk, bosID: ids.bos, eosID: ids.eos, byteFallback: types.contains(6))
+        return try SentencePieceTokenizer(model: model)
     }
 
     private static func array(_ file: GGUFFile, _ key: String) throws -> [GGUFValue] {
@@ -142,35 +131,5 @@ public enum GGUFTokenizer {
         case .i32(let v)?: return Int(v)
         default: throw InputError(.mismatch, "expected a u32 token id", at: .key(key))
         }
-    }
-}
-
-/// Just enough protobuf writing to hand a `ModelProto` to the sentencepiece reader.
-struct ProtobufWriter {
-    private(set) var output: [UInt8] = []
-
-    mutating func rawVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-            output.append(UInt8(v & 0x7F) | 0x80)
-            v >>= 7
-        }
-        output.append(UInt8(v))
-    }
-
-    mutating func varint(_ field: Int, _ value: UInt64) {
-        rawVarint(UInt64(field << 3))
-        rawVarint(value)
-    }
-
-    mutating func fixed32(_ field: Int, _ value: UInt32) {
-        rawVarint(UInt64(field << 3 | 5))
-        withUnsafeBytes(of: value.littleEndian) { output += $0 }
-    }
-
-    mutating func bytes(_ field: Int, _ value: [UInt8]) {
-        rawVarint(UInt64(field << 3 | 2))
-        rawVarint(UInt64(value.count))
-        output += value
     }
 }

@@ -28,6 +28,6 @@ enum JSONOutput {
 
     /// Pretty-printed with two-space indentation; arrays of integers stay on one line.
     func rendered() -> String {
-        String(decoding: JSONWriter.bytes(value, style: .pretty).dropLast(), as: UTF8.self)
+        String(decoding: JSONWriter.bytes(value, style: .prettyInlineIntegers).dropLast(), as: UTF8.self)
     }
 }

@@ -26,6 +26,14 @@ import Testing
         #expect(try JSONParser.parse(Array(text.utf8)) == expected)
     }
 
+    /// JSON keys are byte strings: canonically equivalent Unicode is two keys, not a repeat.
+    @Test func canonicallyEquivalentKeysAreDistinct() throws {
+        let value = try JSONParser.parse(Array("{\"\u{E9}\": 1, \"e\u{301}\": 2}".utf8))
+        #expect(value.object?.count == 2)
+        #expect(value.object?["\u{E9}"] == .integer(1))
+        #expect(value.object?["e\u{301}"] == .integer(2))
+    }
+
     @Test func objectsKeepFileOrder() throws {
         let value = try JSONParser.parse(Array(#"{"z": 1, "a": 2, "m": 3}"#.utf8))
         #expect(value.object?.keys == ["z", "a", "m"])
@@ -67,7 +75,7 @@ import Testing
         #expect(throws: Never.self) { try JSONParser.parse(text) }
     }
 
-    @Test(arguments: [JSONWriter.Style.compact, .pretty])
+    @Test(arguments: [JSONWriter.Style.compact, .pretty, .prettyInlineIntegers])
     func writtenTextParsesBackToTheSameValue(_ style: JSONWriter.Style) throws {
         for (_, value) in Self.valid {
             let wrapped = JSONValue.object(JSONObject([("k\"\u{1}", value), ("list", .array([value, .double(0.1), .double(-0.0)]))]))
@@ -83,7 +91,10 @@ import Testing
             ]))
         #expect(JSONWriter.string(value, style: .compact) == #"{"a":[1,1e-05],"b":{},"c":"é\n","ids":[1,2]}"#)
         #expect(
-            JSONWriter.string(value, style: .pretty)
+            JSONWriter.string(value, style: .prettyInlineIntegers)
                 == "{\n  \"a\": [\n    1,\n    1e-05\n  ],\n  \"b\": {},\n  \"c\": \"é\\n\",\n  \"ids\": [1, 2]\n}\n")
+        #expect(
+            JSONWriter.string(value, style: .pretty)
+                == "{\n  \"a\": [\n    1,\n    1e-05\n  ],\n  \"b\": {},\n  \"c\": \"é\\n\",\n  \"ids\": [\n    1,\n    2\n  ]\n}\n")
     }
 }
