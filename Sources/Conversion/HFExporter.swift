@@ -9,7 +9,8 @@ import TensorCore
 
 /// Any checkpoint → a Hugging Face directory transformers loads (`docs/hf-format.md`):
 /// safetensors shards under HF names with q/k rows in HF's rotary order, the index,
-/// config.json, generation_config.json and the tokenizer files. One tensor at a time (a Meta
+/// config.json, generation_config.json and the tokenizer files (tokenizer.json,
+/// tokenizer_config.json with the chat template for instruct models, special_tokens_map.json). One tensor at a time (a Meta
 /// shard set is merged per tensor by its source); every file is written beside its target and
 /// all are renamed into place only when the last one is complete.
 public enum HFExporter {
@@ -21,15 +22,20 @@ public enum HFExporter {
         public var maxShardBytes: Int
         /// Instruct/chat model: eos ids and generation defaults as transformers' converter writes them.
         public var chat: Bool
+        /// Meta's sentencepiece `tokenizer.model`, copied beside tokenizer.json as Llama 2
+        /// repositories carry it: its piece scores are not in tokenizer.json.
+        public var sentencePieceModel: String?
         public var threads: Int
         public var sync: Bool
 
         public init(
-            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: Bool = false, threads: Int = 1, sync: Bool = true
+            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: Bool = false, sentencePieceModel: String? = nil,
+            threads: Int = 1, sync: Bool = true
         ) {
             self.type = type
             self.maxShardBytes = maxShardBytes
             self.chat = chat
+            self.sentencePieceModel = sentencePieceModel
             self.threads = threads
             self.sync = sync
         }
@@ -94,6 +100,14 @@ public enum HFExporter {
         let hfConfig = HFConfig(config: config, tied: tied, bosTokenID: ids.bos, eosTokenIDs: ids.eos)
         outputs.append(try prepared(hfConfig.json(dtype: dtype.torchName), at: FileSystem.join(directory, HFConfig.fileName)))
         outputs.append(try prepared(hfConfig.generationJSON(chat: options.chat), at: FileSystem.join(directory, "generation_config.json")))
+        if let tokenizer {
+            let files = try HFTokenizerJSON.write(tokenizer, options: tokenizerOptions(tokenizer, config: config, chat: options.chat))
+            for (name, bytes) in files.named { outputs.append(try prepared(bytes, at: FileSystem.join(directory, name))) }
+            if tokenizer is SentencePieceTokenizer, let model = options.sentencePieceModel, model.hasSuffix(".model") {
+                let bytes = try FileSystem.read(model, limit: TiktokenRanks.maxFileBytes)
+                outputs.append(try prepared(bytes, at: FileSystem.join(directory, "tokenizer.model")))
+            }
+        }
         files = outputs.map { FileSystem.baseName($0.path) }
         for output in outputs { try output.commit(sync: options.sync) }
         removeStaleShards(in: directory, keeping: Set(files))
@@ -170,13 +184,24 @@ public enum HFExporter {
         try body(UnsafeRawBufferPointer(buffer))
     }
 
-    /// bos and eos ids as transformers' converter writes them (`docs/hf-format.md` §4).
+    /// bos and eos ids as transformers' converter writes them (`docs/hf-format.md` §4): for an
+    /// instruct Llama 3 model every id that ends a turn (end of text, end of message, end of
+    /// turn: 128001, 128008, 128009 in Meta's vocabulary), taken from the tokenizer.
     static func tokenIDs(tokenizer: (any Tokenizer)?, config: LlamaConfig, chat: Bool) -> (bos: Int?, eos: [Int]) {
         let isLlama3 = [.llama3, .llama3_1, .llama3_2].contains(config.family)
-        let bos = tokenizer?.bosID ?? (isLlama3 ? 128_000 : 1)
-        let eos = tokenizer?.eosID ?? (isLlama3 ? 128_001 : 2)
-        guard chat, isLlama3 else { return (bos, [eos]) }
-        return (bos, [eos, 128_008, 128_009])
+        guard let tokenizer else {
+            return (isLlama3 ? 128_000 : 1, chat && isLlama3 ? [128_001, 128_008, 128_009] : [isLlama3 ? 128_001 : 2])
+        }
+        guard chat, isLlama3 else { return (tokenizer.bosID, [tokenizer.eosID]) }
+        return (tokenizer.bosID, [tokenizer.eosID] + tokenizer.stopIDs.subtracting([tokenizer.eosID]).sorted())
+    }
+
+    /// The chat template and end-of-turn eos for instruct models, the context length as
+    /// `model_max_length`.
+    static func tokenizerOptions(_ tokenizer: any Tokenizer, config: LlamaConfig, chat: Bool) -> HFTokenizerJSON.WriteOptions {
+        let template = ChatTemplate.forTokenizer(tokenizer)
+        let eos = chat && template == .llama3 ? "<|eot_id|>" : nil
+        return .init(eosToken: eos, chatTemplate: chat ? template.text : nil, modelMaxLength: config.contextLength)
     }
 
     private static func fiveDigits(_ number: Int) -> String {

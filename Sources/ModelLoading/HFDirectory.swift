@@ -37,7 +37,7 @@ public enum HFDirectory {
                 at: .key("num_attention_heads"), file: configPath)
         }
         let source = HFLlamaSource(base: weights, headDim: hfConfig.hiddenSize / hfConfig.headCount)
-        let tokenizer = try loadTokenizer(directory: directory)
+        let (tokenizer, tokenizerPath) = try loadTokenizer(directory: directory)
         if tokenizer == nil && requireTokenizer {
             throw InputError(.missing, "no tokenizer.model or tokenizer.json beside the weights\(hint)", file: path)
         }
@@ -50,13 +50,17 @@ public enum HFDirectory {
                 .mismatch, "the tokenizer defines \(tokenizer.vocabularySize) ids but config.json's vocab_size is \(config.vocabSize)",
                 file: directory)
         }
-        return ModelFiles.Checkpoint(path: path, format: "hf", source: source, config: config, tokenizer: tokenizer)
+        return ModelFiles.Checkpoint(
+            path: path, format: "hf", source: source, config: config, tokenizer: tokenizer, tokenizerPath: tokenizerPath)
     }
 
-    private static func loadTokenizer(directory: String) throws -> (any Tokenizer)? {
+    /// `tokenizer.model` when present (Meta's own file, scores included), else `tokenizer.json`.
+    private static func loadTokenizer(directory: String) throws -> ((any Tokenizer)?, String?) {
         let model = FileSystem.join(directory, "tokenizer.model")
-        if FileSystem.kind(of: model) == .file { return try TokenizerLoader.load(path: model) }
-        return nil
+        if FileSystem.kind(of: model) == .file { return (try TokenizerLoader.load(path: model), model) }
+        let json = FileSystem.join(directory, "tokenizer.json")
+        guard FileSystem.kind(of: json) == .file else { return (nil, nil) }
+        return (try HFTokenizerJSON.load(directory: directory).tokenizer, json)
     }
 
     /// Errors about a tensor name it as the directory does (`model.layers.0.self_attn.q_proj.weight`).

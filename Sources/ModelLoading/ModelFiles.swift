@@ -19,6 +19,8 @@ public enum ModelFiles {
         public let source: any TensorSource
         public let config: LlamaConfig
         public let tokenizer: (any Tokenizer)?
+        /// The file the tokenizer was read from (tokenizer.model or tokenizer.json).
+        public let tokenizerPath: String?
     }
 
     /// A model ready to run.
@@ -71,7 +73,9 @@ public enum ModelFiles {
                 "tokenizer.model defines \(tokenizer.vocabularySize) ids but the embedding has \(config.vocabSize) rows",
                 file: directory.tokenizerPath)
         }
-        return Checkpoint(path: directory.path, format: "pth", source: directory.source, config: config, tokenizer: tokenizer)
+        return Checkpoint(
+            path: directory.path, format: "pth", source: directory.source, config: config, tokenizer: tokenizer,
+            tokenizerPath: tokenizer == nil ? nil : directory.tokenizerPath)
     }
 
     /// Builds the forward pass over a checkpoint directory or a `.gguf` file.

@@ -126,7 +126,8 @@ extension ConvertCommand {
         let summary = try HFExporter.export(
             source: opened.source, config: opened.config, tokenizer: opened.tokenizer,
             options: .init(
-                type: target, maxShardBytes: maxShardSize?.bytes ?? 5_000_000_000, chat: chat, threads: writing.threads,
+                type: target, maxShardBytes: maxShardSize?.bytes ?? 5_000_000_000, chat: chat, sentencePieceModel: opened.tokenizerPath,
+                threads: writing.threads,
                 sync: !writing.noSync),
             to: output
         ) { index, count, tensor in

@@ -1,6 +1,7 @@
 import BinaryIO
 import Foundation
 import Llama
+import LlamaTokenizers
 import Safetensors
 import TensorCore
 import Testing
@@ -223,5 +224,50 @@ extension HFExportTests {
         #expect(error?.location == .tensor("norm.weight"), "\(String(describing: error))")
         #expect(error?.description.contains("nan") == true, "\(String(describing: error))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: output) == [])
+    }
+}
+
+extension HFExportTests {
+    static func exportWithTokenizer(_ meta: String, chat: Bool = false) throws -> String {
+        let checkpoint = try ModelFiles.openCheckpoint(HFDirectoryTests.meta(meta), requireTokenizer: true)
+        let directory = NSTemporaryDirectory() + "llamakit-export-\(UUID().uuidString)"
+        _ = try HFExporter.export(
+            source: checkpoint.source, config: checkpoint.config, tokenizer: checkpoint.tokenizer,
+            options: .init(chat: chat, sentencePieceModel: checkpoint.tokenizerPath), to: directory)
+        return directory
+    }
+
+    static func gguf(_ path: String) throws -> Data {
+        let checkpoint = try ModelFiles.openCheckpoint(path, requireTokenizer: true)
+        let output = NSTemporaryDirectory() + "llamakit-hf-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        _ = try Converter.convert(
+            source: checkpoint.source, config: checkpoint.config, tokenizer: checkpoint.tokenizer, options: .init(type: .q8_0, name: "m"),
+            to: output)
+        return try Data(contentsOf: URL(fileURLWithPath: output))
+    }
+
+    /// Meta → HF → GGUF equals Meta → GGUF, tokenizer metadata included (Llama 3 through
+    /// tokenizer.json; Llama 2 through the tokenizer.model copied beside it).
+    @Test(arguments: ["llama2-tiny", "llama2-tiny-mp2", "llama3-tiny", "llama31-tiny", "demo"])
+    func ggufThroughOurExportEqualsGGUFFromMeta(_ meta: String) throws {
+        let directory = try Self.exportWithTokenizer(meta)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Self.gguf(directory) == Self.gguf(HFDirectoryTests.meta(meta)))
+    }
+
+    /// An instruct export: the chat template in tokenizer_config.json, end of turn as eos.
+    @Test func chatExportCarriesTheTemplateAndEndOfTurn() throws {
+        let directory = try Self.exportWithTokenizer("demo", chat: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/tokenizer_config.json"))))
+        #expect(config.object?["chat_template"]?.string == ChatTemplate.llama3.text)
+        #expect(config.object?["eos_token"]?.string == "<|eot_id|>")
+        let model = try HFConfig(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: directory + "/config.json"))))
+        let tokenizer = try #require(try ModelFiles.openCheckpoint(HFDirectoryTests.meta("demo"), requireTokenizer: true).tokenizer)
+        #expect(model.eosTokenIDs.first == tokenizer.eosID)
+        #expect(Set(model.eosTokenIDs) == tokenizer.stopIDs.union([tokenizer.eosID]))
+        let read = try HFTokenizerJSON.load(directory: directory)
+        #expect(read.chatTemplate == ChatTemplate.llama3.text)
     }
 }
