@@ -1,7 +1,7 @@
 /// The Jinja chat templates written into `tokenizer_config.json` (and, later, GGUF's
 /// `tokenizer.chat_template`) for instruct models: the texts of Meta's Hugging Face releases
 /// (Meta-Llama-3-8B-Instruct, Llama-2-7b-chat-hf), which transformers' `apply_chat_template`
-/// renders and llama.cpp recognises by their markers (`docs/formats.md` §5.10).
+/// renders and llama.cpp recognises by their markers (`docs/hf-format.md` §6).
 public enum ChatTemplate: String, Sendable, CaseIterable {
     case llama3
     case llama2
