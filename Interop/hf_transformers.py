@@ -24,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ def tokenizer_ids(tmp):
             # Meta's own encoder on the fixture's tokenizer (llama-models' tiktoken Tokenizer).
             from llama_models.llama3.tokenizer import Tokenizer
 
-            meta = Tokenizer(os.path.join(ROOT, "fixtures", name, "tokenizer.model"))
+            meta = Tokenizer(Path(ROOT) / "fixtures" / name / "tokenizer.model")
             texts = ["Hello world", " leading space", "naïve café — 日本語 🙂", "1234567 + 89", "  ", "a\n\nb\tc"]
             cases = [{"text": t, "ids": meta.encode(t, bos=False, eos=False)} for t in texts]
         bad = 0
