@@ -125,8 +125,10 @@ struct InspectReport {
         source = weights
         modelParallel = 1
         let directory = FileSystem.kind(of: path) == .directory ? path : FileSystem.parent(of: path)
-        let model = FileSystem.join(directory, "tokenizer.model")
-        tokenizerPath = FileSystem.kind(of: model) == .file ? model : nil
+        // Meta's tokenizer.model when the directory has one (Llama 2 repositories do), as loading prefers it.
+        tokenizerPath = ["tokenizer.model", "tokenizer.json"].map { FileSystem.join(directory, $0) }.first {
+            FileSystem.kind(of: $0) == .file
+        }
         (tokenizer, tokenizerVocabulary) = try Self.describeTokenizer(at: tokenizerPath)
         let configFile = FileSystem.join(directory, HFConfig.fileName)
         configPath = FileSystem.kind(of: configFile) == .file ? configFile : nil
@@ -254,12 +256,14 @@ struct InspectReport {
 
     private func tokenizerLine() -> String {
         guard let tokenizer, let tokenizerPath, let vocabulary = tokenizerVocabulary else {
-            return "tokenizer: no tokenizer.model beside the checkpoint"
+            return
+                "tokenizer: no \(format == "safetensors" ? "tokenizer.model or tokenizer.json" : "tokenizer.model") beside the checkpoint"
         }
+        let json = tokenizerPath.hasSuffix(".json")
         let kind =
             tokenizer == .tiktoken
-            ? "tiktoken BPE ranks (Llama 3), \(Formatting.grouped(vocabulary - 256)) ranks + 256 special tokens = \(Formatting.grouped(vocabulary)) ids"
-            : "sentencepiece BPE model (Llama 1/2), \(Formatting.grouped(vocabulary)) pieces"
+            ? "\(json ? "byte-level BPE" : "tiktoken BPE ranks") (Llama 3), \(Formatting.grouped(vocabulary - 256)) ranks + 256 special tokens = \(Formatting.grouped(vocabulary)) ids"
+            : "\(json ? "BPE with byte fallback" : "sentencepiece BPE model") (Llama 1/2), \(Formatting.grouped(vocabulary)) pieces"
         return "tokenizer: \(tokenizerPath): \(kind)"
     }
 
