@@ -4,9 +4,10 @@ Llama-3.2-1B-shaped bf16 checkpoint of bench_read.py (plus Meta's real Llama 3 t
 
   cp of the .pth
   llamakit convert --to hf (bf16)              target ≤ 1.3 × cp, peak RSS ≤ 3 × largest tensor + 200 MB
+                                               (like for like: fsync vs cp + sync, --no-sync vs cp)
   transformers' convert_llama_weights_to_hf    (transformers 4.47.1, the last release that ships it;
                                                 its peak RSS stated beside ours; run once)
-  llamakit convert META → GGUF Q8_0  vs  llamakit convert HF → GGUF Q8_0   target within 1.2 ×
+  llamakit convert META → GGUF Q8_0  vs  llamakit convert HF → GGUF Q8_0   target within 1.2 × (both --no-sync)
 
 Peak RSS from /usr/bin/time -v. Warm page cache; `sync` (untimed) before every run; outputs in
 Benchmarks/.work/ (deleted after). cp and llamakit rows alternate for --runs rounds; medians.
@@ -53,15 +54,17 @@ def main():
         sys.exit("run Benchmarks/bench_read.py first: it writes the 1B-shaped checkpoint")
     pth = os.path.join(CKPT, "consolidated.00.pth")
     copy, hf, meta_gguf, hf_gguf = (os.path.join(WORK, n) for n in ["cp.pth", "hf-out", "meta-q8_0.gguf", "hf-q8_0.gguf"])
-    rows = {"cp": [], "hf": [], "meta→gguf": [], "hf→gguf": []}
+    rows = {"cp": [], "cp + sync": [], "hf": [], "hf --no-sync": [], "meta→gguf": [], "hf→gguf": []}
     rss = {}
     try:
         for _ in range(args.runs):
             for key, cmd in [
                 ("cp", ["cp", pth, copy]),
+                ("cp + sync", ["sh", "-c", f"cp '{pth}' '{copy}' && sync '{copy}'"]),
                 ("hf", [LLAMAKIT, "convert", CKPT, "-o", hf, "--to", "hf", "--threads", "2"]),
-                ("meta→gguf", [LLAMAKIT, "convert", CKPT, "-o", meta_gguf, "--type", "q8_0", "--threads", "2", "--name", "x"]),
-                ("hf→gguf", [LLAMAKIT, "convert", hf, "-o", hf_gguf, "--type", "q8_0", "--threads", "2", "--name", "x"]),
+                ("hf --no-sync", [LLAMAKIT, "convert", CKPT, "-o", hf, "--to", "hf", "--threads", "2", "--no-sync"]),
+                ("meta→gguf", [LLAMAKIT, "convert", CKPT, "-o", meta_gguf, "--type", "q8_0", "--threads", "2", "--name", "x", "--no-sync"]),
+                ("hf→gguf", [LLAMAKIT, "convert", hf, "-o", hf_gguf, "--type", "q8_0", "--threads", "2", "--name", "x", "--no-sync"]),
             ]:
                 seconds, peak = timed(cmd)
                 rows[key].append(seconds)
@@ -82,7 +85,8 @@ def main():
     for key, values in rows.items():
         if values:
             print(f"{key:28} {median[key]:9.2f} {', '.join(f'{v:.2f}' for v in values):>24} {rss[key] / 2**20:8.0f} MB")
-    print(f"\nconvert --to hf / cp: {median['hf'] / median['cp']:.2f}× (target ≤ 1.3×); "
+    print(f"\nconvert --to hf / (cp + sync): {median['hf'] / median['cp + sync']:.2f}×; "
+          f"--no-sync / cp: {median['hf --no-sync'] / median['cp']:.2f}× (target ≤ 1.3×); "
           f"peak RSS {rss['hf'] / 2**20:.0f} MB (target ≤ {(3 * LARGEST) / 2**20 + 200:.0f} MB)")
     print(f"HF → GGUF Q8_0 / Meta → GGUF Q8_0: {median['hf→gguf'] / median['meta→gguf']:.2f}× (target ≤ 1.2×); "
           f"files byte-identical: {identical}")

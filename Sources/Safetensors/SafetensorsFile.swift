@@ -44,12 +44,16 @@ public final class SafetensorsFile: TensorSource {
         return header.dataOffset + range.lowerBound..<header.dataOffset + range.upperBound
     }
 
+    /// A one-pass read: the tensor's pages are dropped from this process afterwards (they stay in
+    /// the page cache), so streaming a model through `convert` keeps the resident set small.
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try mapped.withBytes(try fileRange(of: name), body)
+        let range = try fileRange(of: name)
+        defer { mapped.release(range) }
+        return try mapped.withBytes(range, body)
     }
 
     public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? {
-        try withBytes(of: name) { $0 }
+        try mapped.withBytes(try fileRange(of: name)) { $0 }
     }
 
     public func storedRange(of name: String) throws -> StoredRange? {
