@@ -147,7 +147,7 @@ enum QuantizedKernels {
         case .q3_K: return sum { w, q, b in q3K(w, q, x.d[b], table) }
         case .q4_K: return sum { w, q, b in affineK(false, w, q, x.d[b], x.sums + 16 * b, table) }
         case .q5_K: return sum { w, q, b in affineK(true, w, q, x.d[b], x.sums + 16 * b, table) }
-        case .q6_K: return sum { w, q, b in q6K(w, q, x.d[b], table) }
+        case .q6_K: return sum { w, q, b in q6K(w, q, x.d[b], x.sums + 16 * b, table) }
         default: preconditionFailure("no dot kernel for \(dtype)")
         }
     }
@@ -193,6 +193,19 @@ enum QuantizedKernels {
         _ five: Bool, _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ bsums: UnsafePointer<Int32>,
         _ table: UnsafePointer<Float>
     ) -> Float {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            let (total, minimum) = five ? affineKSums(true, b, q, bsums) : AVX2.q4KSums(b, q, bsums)
+        #else
+            let (total, minimum) = affineKSums(five, b, q, bsums)
+        #endif
+        return f16(b, 0, table) * dx * Float(total) - f16(b, 2, table) * dx * Float(minimum)
+    }
+
+    /// Q4_K/Q5_K's integer sums: Σ_g scale_g · Σ_j level_j · q_j and Σ_g min_g · Σ_j q_j.
+    @inline(__always)
+    static func affineKSums(_ five: Bool, _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ bsums: UnsafePointer<Int32>)
+        -> (total: Int32, minimum: Int32)
+    {
         let qs = b + (five ? 48 : 16)
         let qh = b + 16
         var total: Int32 = 0
@@ -213,12 +226,25 @@ enum QuantizedKernels {
             total &+= Int32(sc1) &* low &+ Int32(sc2) &* high
             minimum &+= Int32(m1) &* (bsums[4 * pair] &+ bsums[4 * pair + 1]) &+ Int32(m2) &* (bsums[4 * pair + 2] &+ bsums[4 * pair + 3])
         }
-        return f16(b, 0, table) * dx * Float(total) - f16(b, 2, table) * dx * Float(minimum)
+        return (total, minimum)
     }
 
     /// Q6_K: 16 groups of 16, level (4 low bits from ql, 2 high bits from qh) − 32, int8 scales.
     @inline(__always)
-    static func q6K(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ table: UnsafePointer<Float>) -> Float {
+    static func q6K(
+        _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ bsums: UnsafePointer<Int32>, _ table: UnsafePointer<Float>
+    ) -> Float {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            let total = AVX2.q6KTotal(b, q, bsums)
+        #else
+            let total = q6KTotal(b, q)
+        #endif
+        return f16(b, 208, table) * dx * Float(total)
+    }
+
+    /// Q6_K's integer sum: Σ_g scale_g · Σ_j (level_j − 32) · q_j.
+    @inline(__always)
+    static func q6KTotal(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>) -> Int32 {
         let scales = UnsafeRawPointer(b + 192).assumingMemoryBound(to: Int8.self)
         var total: Int32 = 0
         for g in 0..<16 {
@@ -230,7 +256,7 @@ enum QuantizedKernels {
             let dot = integerDot(16, q + 16 * g) { Int32(((ql[$0] >> nibbleShift) & 0xF) | (((qh[$0] >> highShift) & 3) << 4)) &- 32 }
             total &+= Int32(scales[8 * half + 2 * quarter + part]) &* dot
         }
-        return f16(b, 208, table) * dx * Float(total)
+        return total
     }
 
     /// Rows `range` of a block-quantized matrix times every position of `x`.
