@@ -11,46 +11,56 @@
     @Suite struct AVX2KernelTests {
         static let blocks = 2000
 
-        /// `blocks` random blocks of `dtype` and random int8 activations with their per-16 sums (Q8_K's `bsums`).
+        /// `blocks` random blocks of `dtype` and random int8 activations with their group sums (per 16
+        /// for the K types, Q8_K's `bsums`; per 32 for the others).
         static func inputs(_ dtype: DType, seed: UInt64) -> (weights: [UInt8], q: [Int8], sums: [Int32]) {
             var rng = SplitMix(seed)
             let n = blocks * dtype.layout.elements
             let weights = (0..<(blocks * dtype.layout.bytes)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let q = (0..<n).map { _ in Int8.random(in: -128...127, using: &rng) }
-            let sums = stride(from: 0, to: n, by: 16).map { start in q[start..<(start + 16)].reduce(Int32(0)) { $0 + Int32($1) } }
+            let group = groupSize(dtype)
+            let sums = stride(from: 0, to: n, by: group).map { start in q[start..<(start + group)].reduce(Int32(0)) { $0 + Int32($1) } }
             return (weights, q, sums)
         }
 
-        /// `(avx2, portable)` of every block.
-        static func eachBlock(
-            _ dtype: DType, seed: UInt64,
-            _ sums: (UnsafePointer<UInt8>, UnsafePointer<Int8>, UnsafePointer<Int32>) -> (avx2: [Int32], portable: [Int32])
-        ) -> [(avx2: [Int32], portable: [Int32])] {
-            let (weights, q, groupSums) = inputs(dtype, seed: seed)
+        static func groupSize(_ dtype: DType) -> Int { dtype.layout.elements == 256 ? 16 : 32 }
+
+        static func both(_ sums: (total: Int32, minimum: Int32)) -> [Int32] { [sums.total, sums.minimum] }
+
+        typealias Kernel = (UnsafePointer<UInt8>, UnsafePointer<Int8>, UnsafePointer<Int32>) -> [Int32]
+
+        /// The AVX2 kernel of `dtype` and its portable twin, on one block, its activations and their group sums.
+        static func kernels(_ dtype: DType) -> (avx2: Kernel, portable: Kernel) {
+            typealias K = QuantizedKernels
+            func int8(_ block: UnsafePointer<UInt8>) -> UnsafePointer<Int8> {
+                UnsafeRawPointer(block + 2).assumingMemoryBound(to: Int8.self)
+            }
+            switch dtype {
+            case .q4_K: return ({ both(K.AVX2.q4KSums($0, $1, $2)) }, { both(K.affineKSums(false, $0, $1, $2)) })
+            case .q5_K: return ({ both(K.AVX2.q5KSums($0, $1, $2)) }, { both(K.affineKSums(true, $0, $1, $2)) })
+            case .q6_K: return ({ [K.AVX2.q6KTotal($0, $1, $2)] }, { w, q, _ in [K.q6KTotal(w, q)] })
+            case .q8_0: return ({ w, q, _ in [K.AVX2.q8_0Dot(int8(w), q)] }, { w, q, _ in [K.q8_0Dot(int8(w), q)] })
+            case .q4_0: return ({ [K.AVX2.q4_0Dot($0 + 2, $1, $2[0])] }, { w, q, _ in [K.q4_0Dot(w + 2, q)] })
+            default: preconditionFailure("no AVX2 kernel for \(dtype)")
+            }
+        }
+
+        @Test(arguments: [DType.q4_K, .q5_K, .q6_K, .q8_0, .q4_0])
+        func integerSumsEqualPortable(_ dtype: DType) {
+            let (weights, q, groupSums) = Self.inputs(dtype, seed: UInt64(dtype.layout.bytes))
             let (stride, n) = (dtype.layout.bytes, dtype.layout.elements)
-            return weights.withUnsafeBufferPointer { w in
+            let (avx2, portable) = Self.kernels(dtype)
+            let results = weights.withUnsafeBufferPointer { w in
                 q.withUnsafeBufferPointer { q in
                     groupSums.withUnsafeBufferPointer { s in
-                        (0..<blocks).map { b in sums(w.baseAddress! + b * stride, q.baseAddress! + b * n, s.baseAddress! + b * n / 16) }
+                        (0..<Self.blocks).map { b in
+                            let args = (w.baseAddress! + b * stride, q.baseAddress! + b * n, s.baseAddress! + b * n / Self.groupSize(dtype))
+                            return (avx2: avx2(args.0, args.1, args.2), portable: portable(args.0, args.1, args.2))
+                        }
                     }
                 }
             }
-        }
-
-        @Test func q4KSumsEqualPortable() {
-            let results = Self.eachBlock(.q4_K, seed: 41) { w, q, s in
-                let avx2 = QuantizedKernels.AVX2.q4KSums(w, q, s), portable = QuantizedKernels.affineKSums(false, w, q, s)
-                return ([avx2.total, avx2.minimum], [portable.total, portable.minimum])
-            }
-            #expect(results.filter { $0.avx2 != $0.portable }.isEmpty)
-            #expect(Set(results.map(\.portable)).count > Self.blocks / 2, "random blocks, but few distinct sums")
-        }
-
-        @Test func q6KTotalEqualsPortable() {
-            let results = Self.eachBlock(.q6_K, seed: 61) { w, q, s in
-                ([QuantizedKernels.AVX2.q6KTotal(w, q, s)], [QuantizedKernels.q6KTotal(w, q)])
-            }
-            #expect(results.filter { $0.avx2 != $0.portable }.isEmpty)
+            #expect(results.filter { $0.avx2 != $0.portable }.count == 0)
             #expect(Set(results.map(\.portable)).count > Self.blocks / 2, "random blocks, but few distinct sums")
         }
     }

@@ -120,11 +120,20 @@ enum QuantizedKernels {
         case .q8_0:
             return sum { w, q, b in
                 let weights = UnsafeRawPointer(w + BlockFormat.valuesOffset).assumingMemoryBound(to: Int8.self)
-                return Float(integerDot(32, q) { Int32(weights[$0]) }) * (f16(w, 0, table) * x.d[b])
+                #if arch(x86_64) && LLAMAKIT_AVX2
+                    let dot = AVX2.q8_0Dot(weights, q)
+                #else
+                    let dot = q8_0Dot(weights, q)
+                #endif
+                return Float(dot) * (f16(w, 0, table) * x.d[b])
             }
         case .q4_0:
             return sum { w, q, b in
-                let dot = integerDot(16, q) { Int32(w[2 + $0] & 0x0F) &- 8 } &+ integerDot(16, q + 16) { Int32(w[2 + $0] >> 4) &- 8 }
+                #if arch(x86_64) && LLAMAKIT_AVX2
+                    let dot = AVX2.q4_0Dot(w + BlockFormat.valuesOffset, q, x.sums[b])
+                #else
+                    let dot = q4_0Dot(w + BlockFormat.valuesOffset, q)
+                #endif
                 return Float(dot) * (f16(w, 0, table) * x.d[b])
             }
         case .q4_1:
@@ -150,6 +159,16 @@ enum QuantizedKernels {
         case .q6_K: return sum { w, q, b in q6K(w, q, x.d[b], x.sums + 16 * b, table) }
         default: preconditionFailure("no dot kernel for \(dtype)")
         }
+    }
+
+    /// Q8_0's integer sum over one block: Σ_j w_j · q_j.
+    @inline(__always) static func q8_0Dot(_ weights: UnsafePointer<Int8>, _ q: UnsafePointer<Int8>) -> Int32 {
+        integerDot(32, q) { Int32(weights[$0]) }
+    }
+
+    /// Q4_0's integer sum over one block: Σ_j (nibble_j − 8) · q_j, low nibbles values 0–15, high 16–31.
+    @inline(__always) static func q4_0Dot(_ bytes: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>) -> Int32 {
+        integerDot(16, q) { Int32(bytes[$0] & 0x0F) &- 8 } &+ integerDot(16, q + 16) { Int32(bytes[$0] >> 4) &- 8 }
     }
 
     /// Q2_K: 16 groups of 16, level (q >> shift) & 3, 4-bit scale and min per group.
@@ -194,7 +213,7 @@ enum QuantizedKernels {
         _ table: UnsafePointer<Float>
     ) -> Float {
         #if arch(x86_64) && LLAMAKIT_AVX2
-            let (total, minimum) = five ? affineKSums(true, b, q, bsums) : AVX2.q4KSums(b, q, bsums)
+            let (total, minimum) = five ? AVX2.q5KSums(b, q, bsums) : AVX2.q4KSums(b, q, bsums)
         #else
             let (total, minimum) = affineKSums(five, b, q, bsums)
         #endif

@@ -1,8 +1,8 @@
 #if arch(x86_64) && LLAMAKIT_AVX2
     import _Builtin_intrinsics.intel
 
-    /// The integer parts of the K-type block dots in 256-bit AVX2, as ggml's `ggml_vec_dot_q4_K_q8_K`
-    /// and `…_q6_K_q8_K` compute them: `vpmaddubsw` multiplies 32 unsigned weight levels by 32 signed
+    /// The integer parts of the block dots (Q4_K, Q5_K, Q6_K, Q8_0, Q4_0) in 256-bit AVX2, as ggml's
+    /// `ggml_vec_dot_q4_K_q8_K` and its siblings compute them: `vpmaddubsw` multiplies 32 unsigned weight levels by 32 signed
     /// activations into 16 pairwise 16-bit sums, `vpmaddwd` multiplies those by the group scale into
     /// 8 32-bit sums. Swift's portable SIMD types compile the same loops to 128-bit vectors with
     /// 32-bit multiplies (`vpmulld`), ≈ 4× the instructions.
@@ -45,17 +45,46 @@
             static func q4KSums(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ bsums: UnsafePointer<Int32>)
                 -> (total: Int32, minimum: Int32)
             {
-                let (scales, mins) = k4ScalesAndMins(b + 4)
+                affineKSums(b, q, bsums) { pair in nibbles(load(b + 16 + 32 * pair)) }
+            }
+
+            /// Q5_K: as Q4_K with a fifth bit per value from qh (bit 2·pair for the low nibbles, 2·pair + 1 for the high).
+            @inline(__always)
+            static func q5KSums(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ bsums: UnsafePointer<Int32>)
+                -> (total: Int32, minimum: Int32)
+            {
+                let qh = load(b + 16), one = _mm256_set1_epi8(1)
+                @inline(__always) func fifthBit(_ bit: Int) -> __m256i {
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), one), 4)
+                }
+                return affineKSums(b, q, bsums) { pair in
+                    let (low, high) = nibbles(load(b + 48 + 32 * pair))
+                    return (_mm256_or_si256(low, fifthBit(2 * pair)), _mm256_or_si256(high, fifthBit(2 * pair + 1)))
+                }
+            }
+
+            /// Low and high nibbles of 32 bytes, one level per byte.
+            @inline(__always) static func nibbles(_ bits: __m256i) -> (low: __m256i, high: __m256i) {
                 let lowNibble = _mm256_set1_epi8(0x0F)
+                return (_mm256_and_si256(bits, lowNibble), _mm256_and_si256(_mm256_srli_epi16(bits, 4), lowNibble))
+            }
+
+            /// Q4_K/Q5_K: 8 groups of 32, `levels(pair)` the unsigned levels of groups 2·pair and 2·pair + 1.
+            @inline(__always)
+            static func affineKSums(
+                _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ bsums: UnsafePointer<Int32>,
+                _ levels: (Int) -> (low: __m256i, high: __m256i)
+            ) -> (total: Int32, minimum: Int32) {
+                let (scales, mins) = k4ScalesAndMins(b + 4)
                 var acc = _mm256_setzero_si256()
                 for pair in 0..<4 {
-                    // 32 bytes hold sub-block 2·pair in their low nibbles and 2·pair + 1 in their high ones.
-                    let bits = load(b + 16 + 32 * pair)
-                    let low = _mm256_maddubs_epi16(_mm256_and_si256(bits, lowNibble), load(q + 64 * pair))
-                    let high = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(bits, 4), lowNibble), load(q + 64 * pair + 32))
+                    let (low, high) = levels(pair)
+                    let lowProducts = _mm256_maddubs_epi16(low, load(q + 64 * pair))
+                    let highProducts = _mm256_maddubs_epi16(high, load(q + 64 * pair + 32))
                     let scaleLow = _mm256_set1_epi16(Int16(truncatingIfNeeded: scales >> UInt64(16 * pair)) & 0xFF)
                     let scaleHigh = _mm256_set1_epi16(Int16(truncatingIfNeeded: scales >> UInt64(16 * pair + 8)) & 0xFF)
-                    acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(low, scaleLow), _mm256_madd_epi16(high, scaleHigh)))
+                    let scaled = _mm256_add_epi32(_mm256_madd_epi16(lowProducts, scaleLow), _mm256_madd_epi16(highProducts, scaleHigh))
+                    acc = _mm256_add_epi32(acc, scaled)
                 }
                 let minimum = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(Int64(bitPattern: mins))), pairSums(bsums))
                 return (sum(acc), sum(minimum))
@@ -88,6 +117,27 @@
                 let offsets = _mm256_add_epi32(
                     _mm256_mullo_epi32(scales, load(bsums)), _mm256_mullo_epi32(scalesHigh, load(bsums + 8)))
                 return sum(acc) &- 32 &* sum(offsets)
+            }
+
+            /// Q8_0: Σ_j w_j · q_j over one block of 32. Both sides are sign-extended to 16 bits
+            /// (`vpmaddubsw` would need an activation other than −128, which a subnormal block scale
+            /// can produce), so every int8 pair is exact.
+            @inline(__always) static func q8_0Dot(_ weights: UnsafePointer<Int8>, _ q: UnsafePointer<Int8>) -> Int32 {
+                @inline(__always) func widened(_ p: UnsafePointer<Int8>) -> __m256i {
+                    _mm256_cvtepi8_epi16(UnsafeRawPointer(p).loadUnaligned(as: __m128i.self))
+                }
+                let low = _mm256_madd_epi16(widened(weights), widened(q))
+                let high = _mm256_madd_epi16(widened(weights + 16), widened(q + 16))
+                return sum(_mm256_add_epi32(low, high))
+            }
+
+            /// Q4_0: Σ_j (nibble_j − 8) · q_j over one block of 32, as Σ_j nibble_j · q_j − 8 · Σ_j q_j.
+            /// Low nibbles are values 0–15, high nibbles 16–31.
+            @inline(__always) static func q4_0Dot(_ bytes: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ qSum: Int32) -> Int32 {
+                let packed = UnsafeRawPointer(bytes).loadUnaligned(as: __m128i.self), lowNibble = _mm_set1_epi8(0x0F)
+                let levels = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), lowNibble), _mm_and_si128(packed, lowNibble))
+                let products = _mm256_maddubs_epi16(levels, load(q))
+                return sum(_mm256_madd_epi16(products, _mm256_set1_epi16(1))) &- 8 &* qSum
             }
 
             /// 16-bit lanes 0–7 = int8 scale `g`, lanes 8–15 = scale `g + 1` (the two groups of 16 in 32 values).
