@@ -76,13 +76,17 @@
                 _ levels: (Int) -> (low: __m256i, high: __m256i)
             ) -> (total: Int32, minimum: Int32) {
                 let (scales, mins) = k4ScalesAndMins(b + 4)
+                // The 8 scales as 16-bit lanes, in both 128-bit halves, so one byte shuffle broadcasts any of them.
+                let scaleLanes = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: scales))))
+                @inline(__always) func scale(_ g: Int) -> __m256i {
+                    _mm256_shuffle_epi8(scaleLanes, _mm256_set1_epi16(Int16(2 * g) | Int16(2 * g + 1) << 8))
+                }
                 var acc = _mm256_setzero_si256()
                 for pair in 0..<4 {
                     let (low, high) = levels(pair)
                     let lowProducts = _mm256_maddubs_epi16(low, load(q + 64 * pair))
                     let highProducts = _mm256_maddubs_epi16(high, load(q + 64 * pair + 32))
-                    let scaleLow = _mm256_set1_epi16(Int16(truncatingIfNeeded: scales >> UInt64(16 * pair)) & 0xFF)
-                    let scaleHigh = _mm256_set1_epi16(Int16(truncatingIfNeeded: scales >> UInt64(16 * pair + 8)) & 0xFF)
+                    let scaleLow = scale(2 * pair), scaleHigh = scale(2 * pair + 1)
                     let scaled = _mm256_add_epi32(_mm256_madd_epi16(lowProducts, scaleLow), _mm256_madd_epi16(highProducts, scaleHigh))
                     acc = _mm256_add_epi32(acc, scaled)
                 }
