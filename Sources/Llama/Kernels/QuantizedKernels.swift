@@ -95,8 +95,15 @@ enum QuantizedKernels {
         let sums: UnsafePointer<Int32>
     }
 
+    /// The f16 at `p + offset` as f32: one `vcvtph2ps` with F16C, else a lookup in `table`
+    /// (`WeightMatrix.f16Table`, 256 KB; its lines compete with the weights for cache). Exact either way.
     @inline(__always) static func f16(_ p: UnsafePointer<UInt8>, _ offset: Int, _ table: UnsafePointer<Float>) -> Float {
-        table[Int(UInt16(littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: offset, as: UInt16.self)))]
+        let bits = UInt16(littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        #if LLAMAKIT_F16C
+            return Float(Float16(bitPattern: bits))
+        #else
+            return table[Int(bits)]
+        #endif
     }
 
     /// Σ_j level(j) · q[j] over `count` values, in Int32.
