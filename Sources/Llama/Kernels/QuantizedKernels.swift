@@ -11,7 +11,8 @@ import TensorCore
 ///
 /// Kernel file. Swift never reassociates a float reduction, but integer loops do vectorize
 /// (`docs/forward-pass.md` §8.1, §8.4), so every group loop is a plain `Int32` loop and the
-/// float work is a few multiply-adds per block.
+/// float work is a few multiply-adds per block. Native builds (`LLAMAKIT_AVX2`) take the integer
+/// sums of Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0 from `QuantizedKernels.AVX2` instead: the same integers.
 enum QuantizedKernels {
     /// Activations of a block of positions, quantized: `positions × blocks` scales,
     /// `positions × cols` int8 values, and per group of `groupSize` values their integer sum.
