@@ -5,7 +5,7 @@ import Testing
 
 /// Which kernel paths the library was built with, read from its behaviour and its API rather
 /// than from this file's flags. `make test` runs the kernel suites a second time with the
-/// release build's `NATIVE_FLAGS` and `LLAMAKIT_EXPECT_NATIVE=1`; then the F16C and FMA paths
+/// release build's `NATIVE_FLAGS` and `LLAMAKIT_EXPECT_NATIVE=1`; then the F16C, FMA and AVX2 paths
 /// must be there, so a Makefile that stopped passing the flags fails here instead of quietly
 /// testing the baseline kernels twice.
 @Suite struct NativeBuildTests {
@@ -29,6 +29,18 @@ import Testing
         #endif
     }
 
+    /// Whether the AVX2 block dots exist: the call compiles only if the library has them.
+    static var hasAVX2BlockKernels: Bool {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            let zeros = [UInt8](repeating: 0, count: 256), sums = [Int32](repeating: 0, count: 16)
+            return zeros.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: Int8.self) { QuantizedKernels.AVX2.q4KSums(b.baseAddress!, $0.baseAddress!, sums) == (0, 0) }
+            }
+        #else
+            return false
+        #endif
+    }
+
     @Test func compiledKernelPathsAreTheOnesThisBuildAskedFor() {
         #if LLAMAKIT_FMA || arch(arm64)
             #expect(Self.maddIsFused, "LLAMAKIT_FMA build, but madd rounds the product")
@@ -38,6 +50,7 @@ import Testing
         if ProcessInfo.processInfo.environment["LLAMAKIT_EXPECT_NATIVE"] == "1" {
             #expect(Self.hasF16CRowKernel, "the native run was built without LLAMAKIT_F16C")
             #expect(Self.maddIsFused, "the native run was built without LLAMAKIT_FMA")
+            #expect(Self.hasAVX2BlockKernels, "the native run was built without LLAMAKIT_AVX2")
         }
     }
 }

@@ -11,7 +11,8 @@ import TensorCore
 ///
 /// Kernel file. Swift never reassociates a float reduction, but integer loops do vectorize
 /// (`docs/forward-pass.md` §8.1, §8.4), so every group loop is a plain `Int32` loop and the
-/// float work is a few multiply-adds per block.
+/// float work is a few multiply-adds per block. Native builds (`LLAMAKIT_AVX2`) take the integer
+/// sums of Q4_K, Q5_K, Q6_K, Q4_0 and Q8_0 from `QuantizedKernels.AVX2` instead: the same integers.
 enum QuantizedKernels {
     /// Activations of a block of positions, quantized: `positions × blocks` scales,
     /// `positions × cols` int8 values, and per group of `groupSize` values their integer sum.
@@ -95,8 +96,15 @@ enum QuantizedKernels {
         let sums: UnsafePointer<Int32>
     }
 
+    /// The f16 at `p + offset` as f32: one `vcvtph2ps` with F16C, else a lookup in `table`
+    /// (`WeightMatrix.f16Table`, 256 KB; its lines compete with the weights for cache). Exact either way.
     @inline(__always) static func f16(_ p: UnsafePointer<UInt8>, _ offset: Int, _ table: UnsafePointer<Float>) -> Float {
-        table[Int(UInt16(littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: offset, as: UInt16.self)))]
+        let bits = UInt16(littleEndian: UnsafeRawPointer(p).loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        #if LLAMAKIT_F16C
+            return Float(Float16(bitPattern: bits))
+        #else
+            return table[Int(bits)]
+        #endif
     }
 
     /// Σ_j level(j) · q[j] over `count` values, in Int32.
@@ -120,11 +128,20 @@ enum QuantizedKernels {
         case .q8_0:
             return sum { w, q, b in
                 let weights = UnsafeRawPointer(w + BlockFormat.valuesOffset).assumingMemoryBound(to: Int8.self)
-                return Float(integerDot(32, q) { Int32(weights[$0]) }) * (f16(w, 0, table) * x.d[b])
+                #if arch(x86_64) && LLAMAKIT_AVX2
+                    let dot = AVX2.q8_0Dot(weights, q)
+                #else
+                    let dot = q8_0Dot(weights, q)
+                #endif
+                return Float(dot) * (f16(w, 0, table) * x.d[b])
             }
         case .q4_0:
             return sum { w, q, b in
-                let dot = integerDot(16, q) { Int32(w[2 + $0] & 0x0F) &- 8 } &+ integerDot(16, q + 16) { Int32(w[2 + $0] >> 4) &- 8 }
+                #if arch(x86_64) && LLAMAKIT_AVX2
+                    let dot = AVX2.q4_0Dot(w + BlockFormat.valuesOffset, q, x.sums[b])
+                #else
+                    let dot = q4_0Dot(w + BlockFormat.valuesOffset, q)
+                #endif
                 return Float(dot) * (f16(w, 0, table) * x.d[b])
             }
         case .q4_1:
@@ -147,9 +164,19 @@ enum QuantizedKernels {
         case .q3_K: return sum { w, q, b in q3K(w, q, x.d[b], table) }
         case .q4_K: return sum { w, q, b in affineK(false, w, q, x.d[b], x.sums + 16 * b, table) }
         case .q5_K: return sum { w, q, b in affineK(true, w, q, x.d[b], x.sums + 16 * b, table) }
-        case .q6_K: return sum { w, q, b in q6K(w, q, x.d[b], table) }
+        case .q6_K: return sum { w, q, b in q6K(w, q, x.d[b], x.sums + 16 * b, table) }
         default: preconditionFailure("no dot kernel for \(dtype)")
         }
+    }
+
+    /// Q8_0's integer sum over one block: Σ_j w_j · q_j.
+    @inline(__always) static func q8_0Dot(_ weights: UnsafePointer<Int8>, _ q: UnsafePointer<Int8>) -> Int32 {
+        integerDot(32, q) { Int32(weights[$0]) }
+    }
+
+    /// Q4_0's integer sum over one block: Σ_j (nibble_j − 8) · q_j, low nibbles values 0–15, high 16–31.
+    @inline(__always) static func q4_0Dot(_ bytes: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>) -> Int32 {
+        integerDot(16, q) { Int32(bytes[$0] & 0x0F) &- 8 } &+ integerDot(16, q + 16) { Int32(bytes[$0] >> 4) &- 8 }
     }
 
     /// Q2_K: 16 groups of 16, level (q >> shift) & 3, 4-bit scale and min per group.
@@ -193,6 +220,19 @@ enum QuantizedKernels {
         _ five: Bool, _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ bsums: UnsafePointer<Int32>,
         _ table: UnsafePointer<Float>
     ) -> Float {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            let (total, minimum) = five ? AVX2.q5KSums(b, q, bsums) : AVX2.q4KSums(b, q, bsums)
+        #else
+            let (total, minimum) = affineKSums(five, b, q, bsums)
+        #endif
+        return f16(b, 0, table) * dx * Float(total) - f16(b, 2, table) * dx * Float(minimum)
+    }
+
+    /// Q4_K/Q5_K's integer sums: Σ_g scale_g · Σ_j level_j · q_j and Σ_g min_g · Σ_j q_j.
+    @inline(__always)
+    static func affineKSums(_ five: Bool, _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ bsums: UnsafePointer<Int32>)
+        -> (total: Int32, minimum: Int32)
+    {
         let qs = b + (five ? 48 : 16)
         let qh = b + 16
         var total: Int32 = 0
@@ -213,12 +253,25 @@ enum QuantizedKernels {
             total &+= Int32(sc1) &* low &+ Int32(sc2) &* high
             minimum &+= Int32(m1) &* (bsums[4 * pair] &+ bsums[4 * pair + 1]) &+ Int32(m2) &* (bsums[4 * pair + 2] &+ bsums[4 * pair + 3])
         }
-        return f16(b, 0, table) * dx * Float(total) - f16(b, 2, table) * dx * Float(minimum)
+        return (total, minimum)
     }
 
     /// Q6_K: 16 groups of 16, level (4 low bits from ql, 2 high bits from qh) − 32, int8 scales.
     @inline(__always)
-    static func q6K(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ table: UnsafePointer<Float>) -> Float {
+    static func q6K(
+        _ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>, _ dx: Float, _ bsums: UnsafePointer<Int32>, _ table: UnsafePointer<Float>
+    ) -> Float {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            let total = AVX2.q6KTotal(b, q, bsums)
+        #else
+            let total = q6KTotal(b, q)
+        #endif
+        return f16(b, 208, table) * dx * Float(total)
+    }
+
+    /// Q6_K's integer sum: Σ_g scale_g · Σ_j (level_j − 32) · q_j.
+    @inline(__always)
+    static func q6KTotal(_ b: UnsafePointer<UInt8>, _ q: UnsafePointer<Int8>) -> Int32 {
         let scales = UnsafeRawPointer(b + 192).assumingMemoryBound(to: Int8.self)
         var total: Int32 = 0
         for g in 0..<16 {
@@ -230,7 +283,7 @@ enum QuantizedKernels {
             let dot = integerDot(16, q + 16 * g) { Int32(((ql[$0] >> nibbleShift) & 0xF) | (((qh[$0] >> highShift) & 3) << 4)) &- 32 }
             total &+= Int32(scales[8 * half + 2 * quarter + part]) &* dot
         }
-        return f16(b, 208, table) * dx * Float(total)
+        return total
     }
 
     /// Rows `range` of a block-quantized matrix times every position of `x`.
