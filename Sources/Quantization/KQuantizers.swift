@@ -17,8 +17,8 @@ enum KQuantizers {
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: 16)
         let scaleLevels = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
         let minLevels = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
-        /// `LaneSearch.Buffers` of a super-block: four arrays of 256 floats.
-        let lanes = UnsafeMutableRawPointer.allocate(byteCount: 4 * laneArrayBytes, alignment: 64)
+        /// `LaneSearch.Buffers` of a super-block: arrays of 256 floats.
+        let lanes = UnsafeMutableRawPointer.allocate(byteCount: LaneSearch.Buffers<SIMD8<Float>>.arrays * laneArrayBytes, alignment: 64)
 
         var signedLevels: UnsafeMutablePointer<Int8> { UnsafeMutableRawPointer(levels).assumingMemoryBound(to: Int8.self) }
 

@@ -25,6 +25,12 @@ extension SIMD8 where Scalar == Float {
         return unsafeBitCast((shifted .& Self.bits(0x007F_FFFF)) .| Self.bits(0x4B00_0000), to: Self.self) - 12_582_912
     }
 
+    /// C's unary minus in every lane: the sign bit flipped, so 0 gives −0 (the SIMD protocol's
+    /// prefix `-` computes 0 − x, which gives +0).
+    @inline(__always) func negated() -> Self {
+        unsafeBitCast(unsafeBitCast(self, to: Bits.self) .^ Self.bits(0x8000_0000), to: Self.self)
+    }
+
     /// `fabsf` in every lane: the sign bit cleared, so −0 gives +0 as in C.
     @inline(__always) func magnitudes() -> Self {
         unsafeBitCast(unsafeBitCast(self, to: Bits.self) .& Self.bits(0x7FFF_FFFF), to: Self.self)
@@ -58,6 +64,12 @@ extension SIMD16 where Scalar == Float {
         // bits of v + 1.5·2²³ minus 2²²; 2²³ + those bits, less 1.5·2²³, is that int, exact in f32.
         let shifted = unsafeBitCast(self + 12_582_912, to: Bits.self)
         return unsafeBitCast((shifted .& Self.bits(0x007F_FFFF)) .| Self.bits(0x4B00_0000), to: Self.self) - 12_582_912
+    }
+
+    /// C's unary minus in every lane: the sign bit flipped, so 0 gives −0 (the SIMD protocol's
+    /// prefix `-` computes 0 − x, which gives +0).
+    @inline(__always) func negated() -> Self {
+        unsafeBitCast(unsafeBitCast(self, to: Bits.self) .^ Self.bits(0x8000_0000), to: Self.self)
     }
 
     /// `fabsf` in every lane: the sign bit cleared, so −0 gives +0 as in C.
@@ -94,13 +106,17 @@ enum LaneSearch {
         let levels: UnsafeMutablePointer<V>
         /// One search step's levels.
         let candidate: UnsafeMutablePointer<V>
+        /// w·x, the same in every step of the symmetric search.
+        let weightedX: UnsafeMutablePointer<V>
 
-        /// Views `memory` (4 × `bytesPerArray` bytes, 64-byte aligned) as the four arrays.
+        static var arrays: Int { 5 }
+
+        /// Views `memory` (`arrays` × `bytesPerArray` bytes, 64-byte aligned) as the arrays.
         init(_ memory: UnsafeMutableRawPointer, bytesPerArray: Int) {
-            x = (memory).bindMemory(to: V.self, capacity: bytesPerArray / MemoryLayout<V>.stride)
-            weights = (memory + bytesPerArray).bindMemory(to: V.self, capacity: bytesPerArray / MemoryLayout<V>.stride)
-            levels = (memory + 2 * bytesPerArray).bindMemory(to: V.self, capacity: bytesPerArray / MemoryLayout<V>.stride)
-            candidate = (memory + 3 * bytesPerArray).bindMemory(to: V.self, capacity: bytesPerArray / MemoryLayout<V>.stride)
+            func array(_ k: Int) -> UnsafeMutablePointer<V> {
+                (memory + k * bytesPerArray).bindMemory(to: V.self, capacity: bytesPerArray / MemoryLayout<V>.stride)
+            }
+            (x, weights, levels, candidate, weightedX) = (array(0), array(1), array(2), array(3), array(4))
         }
     }
 
@@ -114,12 +130,14 @@ enum LaneSearch {
         }
     }
 
-    /// The inverse of `gather` for levels: byte n·j + i is lane j of `levels[i]`.
+    /// The inverse of `gather` for levels (whole numbers 0…255): byte n·j + i is lane j of `levels[i]`.
     @inline(__always) static func scatter<V: SIMD>(_ levels: UnsafePointer<V>, _ n: Int, into bytes: UnsafeMutablePointer<UInt8>)
     where V.Scalar == Float {
         for i in 0..<n {
             let v = levels[i]
-            for j in 0..<V.scalarCount { bytes[n * j + i] = UInt8(truncatingIfNeeded: Int32(v[j])) }
+            // Levels are whole numbers 0…255: 2²³ + l holds l in its low mantissa bits, read
+            // without the range checks of an Int conversion.
+            for j in 0..<V.scalarCount { bytes[n * j + i] = UInt8(truncatingIfNeeded: (v[j] + 8_388_608).bitPattern) }
         }
     }
 
@@ -199,7 +217,7 @@ enum LaneSearch {
         }
         for i in 0..<n { levels[i].replaceLanes(with: V(), where: flat) }
         scale.replaceLanes(with: V(), where: flat)
-        return (scale, -min)
+        return (scale, min.negated())
     }
 
     /// One step of the affine search: levels for `iscale` into `b.candidate`, and the weighted
@@ -262,7 +280,8 @@ enum LaneSearch {
         for i in 0..<n {
             let l = clamp((iscale * x[i]).nearestInts(), -top, top - 1)
             levels[i] = l
-            sumlx += w[i] * x[i] * l
+            b.weightedX[i] = w[i] * x[i]
+            sumlx += b.weightedX[i] * l
             suml2 += w[i] * l * l
         }
         var scale = (sumlx / suml2).replacingLanes(with: V(), where: suml2 .== 0)
@@ -274,7 +293,7 @@ enum LaneSearch {
             for i in 0..<n {
                 let l = clamp((iscale * x[i]).nearestInts(), -top, top - 1)
                 b.candidate[i] = l
-                sumlx += w[i] * x[i] * l
+                sumlx += b.weightedX[i] * l
                 suml2 += w[i] * l * l
             }
             let better = (suml2 .> 0) .& (sumlx * sumlx .> best * suml2)
