@@ -2,6 +2,7 @@ import BinaryIO
 import Dispatch
 import GGUF
 import Quantization
+import Synchronization
 import TensorCore
 
 /// Tensor bytes (f32/f16/bf16, or any block format when requantizing) → the bytes of a GGUF
@@ -109,11 +110,15 @@ enum TensorEncoder {
     ) throws {
         let count = values.count
         let blocks = (count + unit - 1) / unit
-        let parts = count < 1 << 16 ? 1 : max(1, min(threads, blocks))
+        let workers = count < 1 << 16 ? 1 : max(1, min(threads, blocks))
+        // Pieces of about 64K values, taken in turn: a worker that the system deschedules holds
+        // back one small piece, not half the chunk (llama.cpp's quantize hands out rows the same way).
+        let unitsPerPiece = workers == 1 ? blocks : max(1, (1 << 16) / unit)
+        let pieces = (blocks + unitsPerPiece - 1) / unitsPerPiece
         let shared = Shared(raw: raw, values: values, out: out)
         let outUnitBytes = try encodedSize(unit, as: type, name: name)
-        @Sendable func run(_ part: Int) -> InputError? {
-            let start = blocks * part / parts * unit, end = min(count, blocks * (part + 1) / parts * unit)
+        @Sendable func run(_ piece: Int) -> InputError? {
+            let start = piece * unitsPerPiece * unit, end = min(count, (piece + 1) * unitsPerPiece * unit)
             guard start < end else { return nil }
             let out = UnsafeMutableRawBufferPointer(
                 rebasing: shared.out[(start / unit * outUnitBytes)..<((end + unit - 1) / unit * outUnitBytes)])
@@ -128,7 +133,7 @@ enum TensorEncoder {
             }
             // One scan for both refusals, so the lowest bad element is named whatever the split.
             let f16 = type == .f16
-            if let bad = values.firstIndex(where: { !$0.isFinite || (f16 && abs($0) > 65504) }) {
+            if let bad = FloatConversion.firstBeyond(f16 ? 65504 : .greatestFiniteMagnitude, in: UnsafeBufferPointer(values)) {
                 let element = firstElement + start + bad
                 return values[bad].isFinite
                     ? InputError(
@@ -143,13 +148,16 @@ enum TensorEncoder {
             }
             return nil
         }
-        if parts == 1 {
+        if pieces == 1 {
             if let error = run(0) { throw error }
             return
         }
-        let errors = ErrorSlots(count: parts)
-        DispatchQueue.concurrentPerform(iterations: parts) { part in errors.set(part, run(part)) }
-        // The first part's error is the lowest element's: the same message a single thread gives.
+        let errors = ErrorSlots(count: pieces)
+        let next = PieceCounter()
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while let piece = next.take(below: pieces) { errors.set(piece, run(piece)) }
+        }
+        // The first piece's error is the lowest element's: the same message a single thread gives.
         if let error = errors.first { throw error }
     }
 
@@ -166,8 +174,18 @@ enum TensorEncoder {
     }
 }
 
-/// One error slot per worker, each written only by its own thread before `concurrentPerform`
-/// returns (raw slots, so no shared array buffer is mutated from two threads).
+/// The next piece of a chunk for whichever worker asks first.
+private final class PieceCounter: Sendable {
+    private let next = Atomic<Int>(0)
+
+    func take(below pieces: Int) -> Int? {
+        let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return piece < pieces ? piece : nil
+    }
+}
+
+/// One error slot per piece, each written only by the thread that took the piece before
+/// `concurrentPerform` returns (raw slots, so no shared array buffer is mutated from two threads).
 private final class ErrorSlots: @unchecked Sendable {
     private let slots: UnsafeMutablePointer<InputError?>
     private let count: Int

@@ -81,6 +81,7 @@ public enum BlockQuantizer {
     }
 
     private static func countNonFinite(_ source: UnsafeBufferPointer<Float>) -> Int {
+        guard FloatConversion.firstBeyond(.greatestFiniteMagnitude, in: source) != nil else { return 0 }
         var count = 0
         for value in source where !value.isFinite { count += 1 }
         return count

@@ -17,6 +17,8 @@ enum KQuantizers {
         let sums = UnsafeMutablePointer<Float>.allocate(capacity: 16)
         let scaleLevels = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
         let minLevels = UnsafeMutablePointer<UInt8>.allocate(capacity: 16)
+        /// `LaneSearch.Buffers` of a super-block: arrays of 256 floats.
+        let lanes = UnsafeMutableRawPointer.allocate(byteCount: LaneSearch.Buffers<SIMD8<Float>>.arrays * laneArrayBytes, alignment: 64)
 
         var signedLevels: UnsafeMutablePointer<Int8> { UnsafeMutableRawPointer(levels).assumingMemoryBound(to: Int8.self) }
 
@@ -29,6 +31,13 @@ enum KQuantizers {
             sums.deallocate()
             scaleLevels.deallocate()
             minLevels.deallocate()
+            lanes.deallocate()
+        }
+
+        static let laneArrayBytes = 256 * MemoryLayout<Float>.stride
+
+        func laneBuffers<V: SIMD>(_: V.Type) -> LaneSearch.Buffers<V> where V.Scalar == Float {
+            .init(lanes, bytesPerArray: Self.laneArrayBytes)
         }
     }
 
@@ -221,22 +230,20 @@ enum KQuantizers {
     }
 
     /// The shared body of Q4_K (`nmax` 15) and Q5_K (`nmax` 31): sub-block scales and mins of
-    /// 32 values, packed to 6 bits, then every value requantized against its packed scale.
+    /// 32 values (the eight searched at once, one per lane), packed to 6 bits, then every value
+    /// requantized against its packed scale.
     static func affineSuperBlock(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights qw: UnsafePointer<Float>?, _ s: Scratch, nmax: Int32
     ) {
         let packed = y.assumingMemoryBound(to: UInt8.self) + 4
-        let levels = s.levels
+        let lanes = s.laneBuffers(SIMD8<Float>.self)
+        LaneSearch.gather(x, 32, into: lanes.x)
         if let qw {
             let sigma2 = 2 * sumOfSquares(x, superBlock) / Float(superBlock)
-            for j in 0..<8 {
-                s.sums[j] = importance(qw + 32 * j, x + 32 * j, sigma2: sigma2, 32, into: s.weights)
-                let found = ScaleSearch.affine(
-                    32, nmax, x + 32 * j, weights: s.weights, levels + 32 * j, scratch: s.auxiliary,
-                    .init(rmin: -0.9, rdelta: 0.05, steps: 36, absolute: false))
-                s.scales[j] = found.scale
-                s.mins[j] = found.min
-            }
+            LaneSearch.gather(qw, 32, into: lanes.weights)
+            let sums = LaneSearch.importance(lanes, 32, sigma2: sigma2)
+            let found = LaneSearch.affine(32, nmax, lanes, .init(rmin: -0.9, rdelta: 0.05, steps: 36, absolute: false))
+            store(found, sums, s)
             let dBlock = ScaleSearch.positive(8, 63, s.scales, s.scaleLevels, weights: s.sums)
             let mBlock = ScaleSearch.positive(8, 63, s.mins, s.minLevels, weights: s.sums)
             // Q5_K's importance path clamps the levels to 63; Q4_K's does not (make_qp_quants keeps them ≤ 63).
@@ -245,20 +252,18 @@ enum KQuantizers {
             storeF16(dBlock, y, 0)
             storeF16(mBlock, y, 2)
         } else {
-            var maxScale: Float = 0
-            var maxMin: Float = 0
             let search: ScaleSearch.AffineSearch =
                 nmax == 15
                 ? .init(rmin: -1, rdelta: 0.1, steps: 20, absolute: false) : .init(rmin: -0.5, rdelta: 0.1, steps: 15, absolute: false)
+            let averageMagnitude = (LaneSearch.sumOfSquares(lanes.x, 32) / 32).squareRoot()
+            for i in 0..<32 { lanes.weights[i] = averageMagnitude + lanes.x[i].magnitudes() }
+            let found = LaneSearch.affine(32, nmax, lanes, search)
+            store(found, nil, s)
+            var maxScale: Float = 0
+            var maxMin: Float = 0
             for j in 0..<8 {
-                let group = x + 32 * j
-                let averageMagnitude = (sumOfSquares(group, 32) / 32).squareRoot()
-                for l in 0..<32 { s.weights[l] = averageMagnitude + abs(group[l]) }
-                let found = ScaleSearch.affine(32, nmax, group, weights: s.weights, levels + 32 * j, scratch: s.auxiliary, search)
-                s.scales[j] = found.scale
-                s.mins[j] = found.min
-                if found.scale > maxScale { maxScale = found.scale }
-                if found.min > maxMin { maxMin = found.min }
+                if s.scales[j] > maxScale { maxScale = s.scales[j] }
+                if s.mins[j] > maxMin { maxMin = s.mins[j] }
             }
             let inverseScale: Float = maxScale > 0 ? 63 / maxScale : 0
             let inverseMin: Float = maxMin > 0 ? 63 / maxMin : 0
@@ -270,16 +275,37 @@ enum KQuantizers {
             storeF16(maxScale / 63, y, 0)
             storeF16(maxMin / 63, y, 2)
         }
-        let d = loadF16(y, 0)
-        let dmin = loadF16(y, 2)
+        requantizeAffine(lanes, packed, d: loadF16(y, 0), dmin: loadF16(y, 2), nmax: nmax)
+        LaneSearch.scatter(lanes.levels, 32, into: s.levels)
+    }
+
+    /// Copies the lanes' scales, mins and (when given) weight sums to `s` for the scalar steps.
+    @inline(__always) static func store(
+        _ found: (scale: LaneSearch.Lanes8, min: LaneSearch.Lanes8), _ sums: LaneSearch.Lanes8?, _ s: Scratch
+    ) {
         for j in 0..<8 {
-            let (scale, minimum) = KQuantScales.k4(j, packed)
-            let dj = d * Float(scale)
-            if dj == 0 { continue }
-            let offset = dmin * Float(minimum)
-            for i in 0..<32 {
-                levels[32 * j + i] = UInt8(ScaleSearch.clamp(ScaleSearch.nearestInt((x[32 * j + i] + offset) / dj), 0, nmax))
-            }
+            s.scales[j] = found.scale[j]
+            s.mins[j] = found.min[j]
+            if let sums { s.sums[j] = sums[j] }
+        }
+    }
+
+    /// Every value of the sub-blocks whose stored scale is not 0 requantized against its stored
+    /// scale and min, `(x + dmin·m) / (d·sc)`; the others keep the search's levels.
+    @inline(__always) static func requantizeAffine(
+        _ lanes: LaneSearch.Buffers<SIMD8<Float>>, _ packed: UnsafePointer<UInt8>, d: Float, dmin: Float, nmax: Int32
+    ) {
+        var scale = SIMD8<Float>()
+        var offset = SIMD8<Float>()
+        for j in 0..<8 {
+            let (sc, m) = KQuantScales.k4(j, packed)
+            scale[j] = d * Float(sc)
+            offset[j] = dmin * Float(m)
+        }
+        let requantized = scale .!= 0
+        for i in 0..<32 {
+            let l = LaneSearch.clamp(((lanes.x[i] + offset) / scale).nearestInts(), 0, Float(nmax))
+            lanes.levels[i].replaceLanes(with: l, where: requantized)
         }
     }
 
@@ -321,16 +347,19 @@ enum KQuantizers {
 
     static func q6K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, weights qw: UnsafePointer<Float>?, _ s: Scratch) {
         let bytes = y.assumingMemoryBound(to: UInt8.self)
-        let levels = s.signedLevels
+        let lanes = s.laneBuffers(SIMD16<Float>.self)
+        LaneSearch.gather(x, 16, into: lanes.x)
+        if let qw {
+            LaneSearch.gather(qw, 16, into: lanes.weights)
+        } else {
+            for i in 0..<16 { lanes.weights[i] = lanes.x[i] * lanes.x[i] }
+        }
+        let found = LaneSearch.symmetric(16, 32, lanes)
         var maxScale: Float = 0
         var maxAbsScale: Float = 0
-        for ib in 0..<16 {
-            let scale = ScaleSearch.symmetric(16, 32, x + 16 * ib, levels + 16 * ib, weights: qw.map { $0 + 16 * ib })
-            s.scales[ib] = scale
-            if abs(scale) > maxAbsScale {
-                maxAbsScale = abs(scale)
-                maxScale = scale
-            }
+        for ib in 0..<16 where abs(found[ib]) > maxAbsScale {
+            maxAbsScale = abs(found[ib])
+            maxScale = found[ib]
         }
         if maxAbsScale < ScaleSearch.groupMaxEpsilon {
             for j in 0..<210 { bytes[j] = 0 }
@@ -339,15 +368,17 @@ enum KQuantizers {
         let iscale = -128 / maxScale
         storeF16(1 / iscale, y, 208)
         let scales = UnsafeMutableRawPointer(bytes + 192).assumingMemoryBound(to: Int8.self)
-        for ib in 0..<16 { scales[ib] = Int8(truncatingIfNeeded: min(127, ScaleSearch.nearestInt(iscale * s.scales[ib]))) }
+        for ib in 0..<16 { scales[ib] = Int8(truncatingIfNeeded: min(127, ScaleSearch.nearestInt(iscale * found[ib]))) }
         let d = loadF16(y, 208)
-        for j in 0..<16 {
-            let dj = d * Float(scales[j])
-            if dj == 0 { continue }
-            for i in 0..<16 {
-                levels[16 * j + i] = Int8(ScaleSearch.clamp(ScaleSearch.nearestInt(x[16 * j + i] / dj), -32, 31) + 32)
-            }
+        var scale = SIMD16<Float>()
+        for j in 0..<16 { scale[j] = d * Float(scales[j]) }
+        // Sub-blocks whose stored scale is 0 keep the search's levels.
+        let requantized = scale .!= 0
+        for i in 0..<16 {
+            let l = LaneSearch.clamp((lanes.x[i] / scale).nearestInts(), -32, 31) + 32
+            lanes.levels[i].replaceLanes(with: l, where: requantized)
         }
+        LaneSearch.scatter(lanes.levels, 16, into: s.levels)
         let level = s.levels
         for (half, j) in stride(from: 0, to: superBlock, by: 128).enumerated() {
             let ql = bytes + 64 * half
