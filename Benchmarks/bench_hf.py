@@ -9,8 +9,8 @@ Llama-3.2-1B-shaped bf16 checkpoint of bench_read.py (plus Meta's real Llama 3 t
                                                 its peak RSS stated beside ours; run once)
   llamakit convert META → GGUF Q8_0  vs  llamakit convert HF → GGUF Q8_0   target within 1.2 × (both --no-sync)
 
-Peak RSS from /usr/bin/time -v. Warm page cache; `sync` (untimed) before every run; outputs in
-Benchmarks/.work/ (deleted after). cp and llamakit rows alternate for --runs rounds; medians.
+Peak RSS from /usr/bin/time -v. Warm page cache; `sync` (untimed) before every run; each run writes
+to a path that does not exist yet; outputs in Benchmarks/.work/ (deleted after). cp and llamakit rows alternate for --runs rounds; medians.
     python3 Benchmarks/bench_hf.py [--runs 3] [--transformers-python /path/to/python-with-transformers-4.47.1]
 """
 import argparse
@@ -69,6 +69,11 @@ def main():
                 seconds, peak = timed(cmd)
                 rows[key].append(seconds)
                 rss[key] = max(rss.get(key, 0), peak)
+                # Every run writes into an empty place, as the first does (untimed).
+                if key in ("cp", "cp + sync"):
+                    os.remove(copy)
+                elif key.startswith("hf") and key != "hf→gguf":
+                    shutil.rmtree(hf) if key != "hf --no-sync" else None
         identical = open(meta_gguf, "rb").read() == open(hf_gguf, "rb").read()
         if args.transformers_python:
             out = os.path.join(WORK, "hf-transformers")
