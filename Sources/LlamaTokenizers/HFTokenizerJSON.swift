@@ -83,6 +83,10 @@ public enum HFTokenizerJSON {
         guard case .object(let root) = try JSONParser.parse(tokenizerJSON) else {
             throw InputError(.malformed, "tokenizer.json is not a JSON object")
         }
+        guard root["model"] != nil else {
+            // A JSON file of another kind (params.json, config.json) given as the tokenizer.
+            throw InputError(.missing, "not a tokenizer.model or tokenizer.json: a JSON object without a 'model'", at: .key("model"))
+        }
         let file = try Reader(root)
         let model = try file.object("model")
         let type = try model.string("type", in: "model")
