@@ -152,13 +152,13 @@ enum TensorEncoder {
             if let error = run(0) { throw error }
             return
         }
-        let errors = ErrorSlots(count: pieces)
+        let errors = SlotArray<InputError?>(count: pieces, repeating: nil)
         let next = PieceCounter()
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let piece = next.take(below: pieces) { errors.set(piece, run(piece)) }
+            while let piece = next.take(below: pieces) { errors[piece] = run(piece) }
         }
         // The first piece's error is the lowest element's: the same message a single thread gives.
-        if let error = errors.first { throw error }
+        if let error = errors.elements.lazy.compactMap({ $0 }).first { throw error }
     }
 
     /// The smallest share of a worker thread: whole blocks of the 32-value types (K types use
@@ -184,20 +184,3 @@ private final class PieceCounter: Sendable {
     }
 }
 
-/// One error slot per piece, each written only by the thread that took the piece before
-/// `concurrentPerform` returns (raw slots, so no shared array buffer is mutated from two threads).
-private final class ErrorSlots: @unchecked Sendable {
-    private let slots: UnsafeMutablePointer<InputError?>
-    private let count: Int
-    init(count: Int) {
-        self.count = count
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil, count: count)
-    }
-    deinit {
-        slots.deinitialize(count: count)
-        slots.deallocate()
-    }
-    func set(_ index: Int, _ error: InputError?) { slots[index] = error }
-    var first: InputError? { (0..<count).lazy.compactMap { self.slots[$0] }.first }
-}
