@@ -78,8 +78,8 @@ struct PerplexityCommand: ParsableCommand {
                         progress.tokensPerSecond))
             }
             if terminal { Console.status("") }
-            print(json ? PerplexityReport.json(result).rendered() : PerplexityReport.text(result, model: model, textLabel: given?.label))
             if let saveLogits, !json { Console.error("saved the log-probabilities of \(result.scored) positions to \(saveLogits)") }
+            print(json ? PerplexityReport.json(result).rendered() : PerplexityReport.text(result, model: model, textLabel: given?.label))
         }
     }
 }

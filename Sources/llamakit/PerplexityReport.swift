@@ -10,7 +10,7 @@ enum PerplexityReport {
             ["model", "\(model) (\(r.format), \(r.weightType) weights)"],
             [
                 "text",
-                "\(textLabel ?? "the base file's tokens"): \(Formatting.grouped(r.textTokens)) tokens; \(r.chunks) chunks of \(r.context), \(Formatting.grouped(r.scored)) positions scored",
+                "\(textLabel ?? "the base file's tokens"): \(Formatting.grouped(r.textTokens)) tokens; \(r.chunks) chunk\(r.chunks == 1 ? "" : "s") of \(r.context), \(Formatting.grouped(r.scored)) positions scored",
             ],
             ["per chunk", chunks.joined(separator: ",")],
             ["PPL", String(format: "%.4f ± %.5f", r.perplexity, r.perplexityError)],
