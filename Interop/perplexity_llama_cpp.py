@@ -37,21 +37,34 @@ TYPES = ["f32", "f16", "q8_0", "q4_k_m"]
 
 
 def run(args):
-    out = subprocess.run(args, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
-    return out.stdout + out.stderr
+    # Files, not pipes: llama.cpp's logging thread can lose its last lines when writing to a pipe.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        code = subprocess.run(args, stdout=out, stderr=err).returncode
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if code != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{stdout}\n{stderr}")
+    return stdout + stderr
 
 
 def llama_cpp(model, text, extra, f32_cache):
     args = [os.path.join(BIN, "llama-perplexity"), "-m", model, "-f", text, "-c", str(CTX), "-t", THREADS]
     if f32_cache:
         args += ["-ctk", "f32", "-ctv", "f32"]
-    return run(args + extra)
+    # llama.cpp's asynchronous logger sometimes loses the closing lines at exit (seen here about one
+    # run in five, whatever the output is): run again until the summary is there.
+    for _ in range(5):
+        log = run(args + extra)
+        if "Final estimate" in log or "Same top p:" in log or "--kl-divergence-base" in extra and "--kl-divergence" not in extra:
+            return log
+    raise SystemExit(f"llama-perplexity never printed its summary: {' '.join(args + extra)}")
 
 
 def final_ppl(log):
     m = re.search(r"Final estimate: PPL = ([0-9.]+) \+/- ([0-9.]+)", log)
+    if not m:
+        raise SystemExit("llama-perplexity printed no final estimate:\n" + log[-2000:])
     return float(m.group(1)), float(m.group(2))
 
 
@@ -64,8 +77,9 @@ def kld_figures(log):
 
 
 def ours(model, text, extra):
-    return json.loads(run([LLAMAKIT, "perplexity", model, "--ctx", str(CTX), "--threads", THREADS, "--json"]
-                          + (["--text-file", text] if text else []) + extra))
+    args = [LLAMAKIT, "perplexity", model, "--ctx", str(CTX), "--threads", THREADS, "--json"]
+    out = subprocess.run(args + (["--text-file", text] if text else []) + extra, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def main():
