@@ -183,4 +183,3 @@ private final class PieceCounter: Sendable {
         return piece < pieces ? piece : nil
     }
 }
-
