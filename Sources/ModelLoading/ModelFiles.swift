@@ -106,7 +106,9 @@ public enum ModelFiles {
         return Opened(path: path, format: checkpoint.format, model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
     }
 
-    private static func isGGUF(_ path: String) throws -> Bool {
+    /// Whether the file at `path` starts with GGUF's magic (the caller checks it is a file).
+    /// - Throws: `InputError` when it cannot be opened.
+    public static func isGGUF(_ path: String) throws -> Bool {
         let file = try MappedFile(path: path)
         return file.size >= 4 && file.copyBytes(0..<4) == Array("GGUF".utf8)
     }
