@@ -80,7 +80,7 @@ struct DiffCommand: ParsableCommand {
             }
             var keys: [ModelDiff.KeyDiff]? = nil
             if let fileA = modelA.gguf, let fileB = modelB.gguf { keys = ModelDiff.compareMetadata(fileA, fileB) }
-            if !json, let keys { print(DiffReport.metadataLines(keys)) }
+            if !json, let keys { print((metadataOnly ? "" : "\n") + DiffReport.metadataLines(keys)) }
             let summary = ModelDiff.Summary(tensors: tensors, keys: keys ?? [])
             matches = summary.matches
             if json {
@@ -193,7 +193,7 @@ struct DiffReport {
             }
             return [key.key, words[key.status]!, detail]
         }
-        return "\nmetadata\n" + Formatting.columns(rows)
+        return "metadata\n" + Formatting.columns(rows)
     }
 
     static func summaryLine(_ summary: ModelDiff.Summary, comparedTensors: Bool, comparedKeys: Bool) -> String {
