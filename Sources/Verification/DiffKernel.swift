@@ -1,8 +1,8 @@
 /// The element loop of `ModelDiff`: two runs of f32 values compared eight at a time.
 ///
 /// Kernel file: raw pointers stay inside these functions. An element is *within tolerance* when
-/// its two values are bit-identical, equal (±0, ±inf), or |a − b| ≤ atol + rtol·|b| in f32, as
-/// numpy's `isclose(a, b)` computes it (so NaN is within only when bit-identical). The sums that
+/// its two values are bit-identical, equal (±0, ±inf), or finite with |a − b| ≤ atol + rtol·|b|
+/// in f32, as numpy's `isclose(a, b)` decides (NaN is within only when bit-identical). The sums that
 /// decide RMSE and cosine similarity are accumulated in f64; a bit-identical pair counts as a
 /// difference of 0, so identical non-finite values do not poison them.
 enum DiffKernel {
@@ -47,6 +47,7 @@ enum DiffKernel {
         var squares = SIMD8<Double>(repeating: 0), dot = SIMD8<Double>(repeating: 0)
         var squaresA = SIMD8<Double>(repeating: 0), squaresB = SIMD8<Double>(repeating: 0)
         let tolerance = SIMD8<Float>(repeating: atol), relative = SIMD8<Float>(repeating: rtol)
+        let infinity = SIMD8<Float>(repeating: .infinity)
         var index = 0
         while index + 8 <= count {
             let x = a.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
@@ -55,8 +56,10 @@ enum DiffKernel {
             identical = identical .& same
             let d = zeroing(x - y, where: same)
             let magnitude = absolute(d)
-            // Written so that NaN is beyond: `<=` is false for it.
-            let within = same .| (x .== y) .| (magnitude .<= tolerance + relative * absolute(y))
+            // Written so that NaN is beyond (`<=` is false for it) and so is any unequal pair with
+            // an infinity, whose tolerance would otherwise be infinite.
+            let scale = absolute(y)
+            let within = same .| (x .== y) .| ((magnitude .<= tolerance + relative * scale) .& (scale .< infinity))
             if !all(within) {
                 if run.firstBeyond == nil {
                     run.firstBeyond = index + (0..<8).first { !within[$0] }!
@@ -86,7 +89,7 @@ enum DiffKernel {
             let y = b.loadUnaligned(fromByteOffset: index &* 4, as: Float.self)
             let same = x.bitPattern == y.bitPattern
             let d: Float = same ? 0 : x - y
-            if !(same || x == y || abs(d) <= atol + rtol * abs(y)) {
+            if !(same || x == y || (abs(d) <= atol + rtol * abs(y) && abs(y) < .infinity)) {
                 if run.firstBeyond == nil { run.firstBeyond = index }
                 run.beyondTolerance += 1
                 if d.isNaN { run.sawNaNDiff = true }
