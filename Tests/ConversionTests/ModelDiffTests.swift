@@ -53,12 +53,13 @@ import Testing
         Pair(a: 3e38, b: .infinity, atol: 1, rtol: 1, identical: false, within: false),
     ]
 
-    /// Each pair planted among identical values at a position the 8-wide loop handles and at one
+    /// Each pair planted among identical values at a position the vector loop handles and at one
     /// the scalar tail handles: the same verdict, index and counts from both paths.
     @Test(arguments: pairs)
     func elementRuleIsNumpysIsclose(_ pair: Pair) throws {
-        for position in [5, 35] {
-            var a = (0..<38).map { Float($0) * 0.25 - 3 }
+        // 100 values: one block of 64 for the vector loop, 36 for the scalar tail.
+        for position in [5, 70] {
+            var a = (0..<100).map { Float($0) * 0.25 - 3 }
             var b = a
             a[position] = pair.a
             b[position] = pair.b
@@ -106,8 +107,9 @@ import Testing
         #expect(!one.bitIdentical)
         #expect(s.elements == count)
         #expect(s.maxAbsDiff == maxAbs)
-        #expect(abs(s.rmse - (squares / Double(count)).squareRoot()) <= 1e-12 * s.rmse)
-        #expect(abs(try #require(s.cosine) - dot / (normA.squareRoot() * normB.squareRoot())) <= 1e-12)
+        // f32 sums over blocks of 64 values, added up in f64: a few parts in 10⁷ at worst.
+        #expect(abs(s.rmse - (squares / Double(count)).squareRoot()) <= 1e-6 * s.rmse)
+        #expect(abs(try #require(s.cosine) - dot / (normA.squareRoot() * normB.squareRoot())) <= 1e-7)
         #expect(s.beyondTolerance == beyond && beyond > 100)
         #expect(s.firstDifference?.index == first)
         #expect(s.firstDifference.map { ($0.a, $0.b) } ?? (0, 0) == (a[first!], b[first!]))
