@@ -15,7 +15,8 @@ public enum GGUFNames {
     /// recomputes frequencies), and for names outside the table.
     public static func gguf(for meta: String) -> String? {
         if let entry = global.first(where: { $0.meta == meta }) { return entry.gguf }
-        guard let (layer, module) = LayerName.split(meta, prefix: "layers."), let entry = perLayer.first(where: { $0.meta == module }) else {
+        guard let (layer, module) = LayerName.split(meta, prefix: "layers."), let entry = perLayer.first(where: { $0.meta == module })
+        else {
             return nil
         }
         return "blk.\(layer).\(entry.gguf)"

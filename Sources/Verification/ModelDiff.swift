@@ -280,7 +280,8 @@ public enum ModelDiff {
     ) throws -> Compared {
         guard a.raw.count == a.dtype.byteCount(elements: count), b.raw.count == b.dtype.byteCount(elements: count) else {
             throw InputError(
-                .mismatch, "holds \(a.raw.count) and \(b.raw.count) bytes for \(count) elements of \(a.dtype.rawValue) and \(b.dtype.rawValue)",
+                .mismatch,
+                "holds \(a.raw.count) and \(b.raw.count) bytes for \(count) elements of \(a.dtype.rawValue) and \(b.dtype.rawValue)",
                 at: .tensor(name))
         }
         let pieces = max(1, (count + pieceElements - 1) / pieceElements)

@@ -143,7 +143,8 @@ struct DiffReport {
         let status = statusWords[diff.status]!
         var cells = [
             diff.name.padding(toLength: max(nameWidth, diff.name.count), withPad: " ", startingAt: 0),
-            status.padding(toLength: 9, withPad: " ", startingAt: 0), types(diff).padding(toLength: max(12, types(diff).count), withPad: " ", startingAt: 0),
+            status.padding(toLength: 9, withPad: " ", startingAt: 0),
+            types(diff).padding(toLength: max(12, types(diff).count), withPad: " ", startingAt: 0),
         ]
         switch diff.status {
         case .shapeMismatch:
@@ -205,7 +206,9 @@ struct DiffReport {
         }
         if comparedKeys {
             let order: [ModelDiff.KeyStatus] = [.equal, .different, .onlyInA, .onlyInB]
-            let words: [ModelDiff.KeyStatus: String] = [.equal: "equal", .different: "different", .onlyInA: "only in A", .onlyInB: "only in B"]
+            let words: [ModelDiff.KeyStatus: String] = [
+                .equal: "equal", .different: "different", .onlyInA: "only in A", .onlyInB: "only in B",
+            ]
             let counted = order.compactMap { status in summary.keys[status].map { "\($0) \(words[status]!)" } }
             parts.append("metadata keys: " + (counted.isEmpty ? "none" : counted.joined(separator: ", ")))
         } else {
@@ -244,7 +247,8 @@ struct DiffReport {
         func key(_ diff: ModelDiff.KeyDiff) -> JSONOutput {
             .object([
                 ("key", .string(diff.key)), ("status", .string(diff.status.rawValue)),
-                ("type_a", .optional(diff.a.map { .string(Self.typeName($0)) })), ("type_b", .optional(diff.b.map { .string(Self.typeName($0)) })),
+                ("type_a", .optional(diff.a.map { .string(Self.typeName($0)) })),
+                ("type_b", .optional(diff.b.map { .string(Self.typeName($0)) })),
                 ("value_a", .optional(diff.a.map(GGUFReport.json))), ("value_b", .optional(diff.b.map(GGUFReport.json))),
                 ("first_different_element", .optional(diff.firstDifferentElement.map { .int($0) })),
             ])
@@ -256,8 +260,14 @@ struct DiffReport {
             (
                 "summary",
                 .object([
-                    ("tensors", tensors == nil ? .null : .object(ModelDiff.Status.allCases.map { ($0.rawValue, .int(summary.tensors[$0] ?? 0)) })),
-                    ("metadata", keys == nil ? .null : .object(ModelDiff.KeyStatus.allCases.map { ($0.rawValue, .int(summary.keys[$0] ?? 0)) })),
+                    (
+                        "tensors",
+                        tensors == nil ? .null : .object(ModelDiff.Status.allCases.map { ($0.rawValue, .int(summary.tensors[$0] ?? 0)) })
+                    ),
+                    (
+                        "metadata",
+                        keys == nil ? .null : .object(ModelDiff.KeyStatus.allCases.map { ($0.rawValue, .int(summary.keys[$0] ?? 0)) })
+                    ),
                 ])
             ),
             ("tensors", .optional(tensors.map { .array($0.map(tensor)) })),

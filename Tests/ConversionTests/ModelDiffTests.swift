@@ -128,8 +128,10 @@ import Testing
 
     /// GGUF names map back to every Meta name of the model, and only those.
     @Test func ggufNamesMapBothWays() throws {
-        let config = try ModelFiles.openCheckpoint(ConversionTests.fixtures.appendingPathComponent("llama3-tiny").path, requireTokenizer: false)
-            .config
+        let config = try ModelFiles.openCheckpoint(
+            ConversionTests.fixtures.appendingPathComponent("llama3-tiny").path, requireTokenizer: false
+        )
+        .config
         for name in config.expectedShapes.map(\.name) {
             let gguf = try #require(GGUFNames.gguf(for: name))
             #expect(GGUFNames.meta(for: gguf) == name)
