@@ -20,7 +20,7 @@ struct DiffCommand: ParsableCommand {
               derived     rope.freqs or rope_freqs.weight held by one side only: every reader computes it from the hyperparameters, so it is not compared
             When both are GGUF files, every metadata key is compared too (type and value; for arrays the first differing element). A summary line gives the counts.
 
-            The default tolerance is numpy's (--atol 1e-8, --rtol 1e-5): a lossless conversion (bf16 → f32 or bf16) is equal, anything that rounds the weights differs; loosen it to ask "within quantization noise?". Tensors are read one at a time and released, so memory stays near two tensors whatever the model's size.
+            The default tolerance is numpy's (--atol 1e-8, --rtol 1e-5): a lossless conversion (bf16 → bf16 or f32) is equal, anything that rounds the weights (f16, q8_0, …) differs; loosen it to ask "within quantization noise?". Tensors are read one at a time and released, so memory stays near two tensors whatever the model's size; --threads splits each tensor (the results are the same for any count).
 
             Exit status: 0 when everything is equal or close (derived tensors aside), 1 when anything differs (a tensor, a shape, a missing tensor or key, a key's value), 2 bad usage or bad input (a path that is not a model, an unreadable file).
 
@@ -38,10 +38,10 @@ struct DiffCommand: ParsableCommand {
     @Argument(help: "The second model, of any of the same kinds.")
     var b: String
 
-    @Option(help: "Absolute tolerance: values within atol + rtol·|b| are close (default 1e-8).")
+    @Option(help: "Absolute tolerance: values within atol + rtol·|b| are close.")
     var atol: Double = ModelDiff.Tolerance.standard.absolute
 
-    @Option(help: "Relative tolerance, times |b| (default 1e-5).")
+    @Option(help: "Relative tolerance, times |b|.")
     var rtol: Double = ModelDiff.Tolerance.standard.relative
 
     @Flag(help: "Compare only the GGUF metadata (both must be GGUF files).")
