@@ -134,6 +134,28 @@ import Testing
         #expect((loose["summary"] as? [String: Any])?["tensors"] as? [String: Int] != nil)
     }
 
+    /// Two different models: tensors of other shapes are reported with both shapes and not
+    /// compared, tensors of the same shape are compared (unrelated random weights: cosine ≈ 0).
+    @Test func differentModelsReportShapes() throws {
+        let (status, object, _) = try Self.json(["fixtures/llama3-tiny", "fixtures/llama2-tiny"])
+        #expect(status == 1)
+        let tensors = try Self.tensors(object)
+        let embedding = try #require(tensors.first { $0["name"] as? String == "tok_embeddings.weight" })
+        #expect(embedding["status"] as? String == "shape_mismatch")
+        #expect((embedding["shape_a"] as? [Int], embedding["shape_b"] as? [Int]) == ([768, 64], [1000, 64]))
+        #expect(embedding["max_abs_diff"] == nil)
+        let wq = try #require(tensors.first { $0["name"] as? String == "layers.0.attention.wq.weight" })
+        #expect(wq["status"] as? String == "different")
+        #expect(abs(try #require(wq["cosine"] as? Double)) < 0.1)
+        let statuses = try Self.statuses(object)
+        #expect(statuses["rope.freqs"] == "derived")
+        #expect(statuses.values.filter { $0 == "shape_mismatch" }.count == 12)
+        let text = try Self.run(["diff", "fixtures/llama3-tiny", "fixtures/llama2-tiny"])
+        let line = try #require(text.stdout.split(separator: "\n").first { $0.hasPrefix("tok_embeddings.weight ") })
+        #expect(line.contains(" shape ") && line.hasSuffix("[768, 64] vs [1000, 64]"), "\(line)")
+        #expect(text.stdout.contains("tensors: 9 different, 12 shape, 1 derived"))
+    }
+
     /// Overwrites element `element` of tensor `name` in a GGUF file: f32 gets `value`; a Q8_0
     /// block's int8 for that element gets its value + 1.
     static func plant(in path: String, tensor name: String, element: Int, f32 value: Float) throws {
@@ -199,8 +221,8 @@ import Testing
         #expect(text.stdout.hasSuffix("\nDIFFERENT\n"))
     }
 
-    /// A copy of a GGUF with one tensor left out, one added, and keys changed (a value, a type
-    /// with the same number, one dropped, one added), written by the GGUF writer.
+    /// A copy of a GGUF with one tensor left out, one added, one transposed, and keys changed (a
+    /// value, a type with the same number, one dropped, one added), written by the GGUF writer.
     static func edited(_ path: String, to output: String) throws {
         let file = try GGUFFile(path: path)
         var writer = GGUFWriter(alignment: file.alignment)
@@ -216,7 +238,11 @@ import Testing
         }
         writer.add("general.comment", .string("added"))
         let kept = file.tensors.filter { $0.name != "blk.0.attn_k.weight" }
-        for tensor in kept { try writer.addTensor(name: tensor.name, shape: tensor.shape, type: tensor.type) }
+        for tensor in kept {
+            // The same values under the transposed shape: as many elements, another tensor.
+            let shape = tensor.name == "blk.0.ffn_down.weight" ? tensor.shape.reversed() : tensor.shape
+            try writer.addTensor(name: tensor.name, shape: shape, type: tensor.type)
+        }
         try writer.addTensor(name: "extra.weight", shape: [32], type: .f32)
         try writer.write(to: output, sync: false) { index, sink in
             if index == kept.count {
@@ -227,8 +253,8 @@ import Testing
         }
     }
 
-    /// Missing and extra tensors and every kind of key change are reported, and make the exit 1;
-    /// `--metadata-only` reports the keys alone.
+    /// Missing, extra and transposed tensors and every kind of key change are reported, and make
+    /// the exit 1; `--metadata-only` reports the keys alone.
     @Test func missingTensorsAndChangedKeysAreReported() throws {
         let directory = try ConvertCLITests.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -240,7 +266,8 @@ import Testing
         let statuses = try Self.statuses(object)
         #expect(statuses["layers.0.attention.wk.weight"] == "only_in_a")
         #expect(statuses["extra.weight"] == "only_in_b")
-        #expect(statuses.filter { $0.value != "equal" }.count == 2)
+        #expect(statuses["layers.0.feed_forward.w2.weight"] == "shape_mismatch")
+        #expect(statuses.filter { $0.value != "equal" }.count == 3)
         let keys = try #require(object["metadata"] as? [[String: Any]])
         let byKey = Dictionary(uniqueKeysWithValues: keys.map { ($0["key"] as! String, $0) })
         #expect(byKey["general.name"]?["status"] as? String == "different")
