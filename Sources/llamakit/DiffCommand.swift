@@ -72,11 +72,16 @@ struct DiffCommand: ParsableCommand {
             if !json { print(report.header()) }
             var tensors: [ModelDiff.TensorDiff] = []
             if !metadataOnly {
-                let width = ModelDiff.names(modelA, modelB).map(\.count).max() ?? 0
+                let names = ModelDiff.names(modelA, modelB)
+                let width = names.map(\.count).max() ?? 0
+                // Progress on a terminal when the lines themselves are not on it.
+                let progress = Console.stderrIsTerminal && (json || !Console.stdoutIsTerminal)
                 try ModelDiff.compareTensors(modelA, modelB, tolerance: tolerance, threads: threading.threads) { tensor in
                     tensors.append(tensor)
+                    if progress { Console.status("[\(tensors.count)/\(names.count)] \(tensor.name)") }
                     if !json { print(DiffReport.line(tensor, nameWidth: width)) }
                 }
+                if progress { Console.status("") }
             }
             var keys: [ModelDiff.KeyDiff]? = nil
             if let fileA = modelA.gguf, let fileB = modelB.gguf { keys = ModelDiff.compareMetadata(fileA, fileB) }
