@@ -45,7 +45,8 @@ let package = Package(
         .target(
             name: "FuzzHarnesses",
             dependencies: [
-                "TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "Safetensors", "TensorCore", "BinaryIO",
+                "TorchCheckpoint", "GGUF", "ImportanceMatrix", "Llama", "LlamaTokenizers", "Safetensors", "TensorCore", "Verification",
+                "BinaryIO",
             ]),
         .executableTarget(
             name: "llamakit",

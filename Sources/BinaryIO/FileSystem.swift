@@ -82,4 +82,20 @@ public enum FileSystem {
         }
         return file.copyBytes(0..<file.size)
     }
+
+    /// A UTF-8 text file, refused beyond `limit` bytes or at the first byte that is not UTF-8.
+    public static func readText(_ path: String, limit: Int) throws -> String {
+        let bytes = try read(path, limit: limit)
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var offset = 0
+        var iterator = bytes.makeIterator()
+        var decoder = UTF8()
+        loop: while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar): offset += UTF8.width(scalar)
+            case .emptyInput, .error: break loop
+            }
+        }
+        throw InputError(.malformed, "not UTF-8 text", at: .byteOffset(offset), file: path)
+    }
 }

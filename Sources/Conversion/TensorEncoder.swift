@@ -2,7 +2,6 @@ import BinaryIO
 import Dispatch
 import GGUF
 import Quantization
-import Synchronization
 import TensorCore
 
 /// Tensor bytes (f32/f16/bf16, or any block format when requantizing) → the bytes of a GGUF
@@ -152,44 +151,16 @@ enum TensorEncoder {
             if let error = run(0) { throw error }
             return
         }
-        let errors = ErrorSlots(count: pieces)
+        let errors = SlotArray<InputError?>(count: pieces, repeating: nil)
         let next = PieceCounter()
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while let piece = next.take(below: pieces) { errors.set(piece, run(piece)) }
+            while let piece = next.take(below: pieces) { errors[piece] = run(piece) }
         }
         // The first piece's error is the lowest element's: the same message a single thread gives.
-        if let error = errors.first { throw error }
+        if let error = errors.elements.lazy.compactMap({ $0 }).first { throw error }
     }
 
     /// The smallest share of a worker thread: whole blocks of the 32-value types (K types use
     /// their 256).
     static let splitUnit = 32
-}
-
-/// The next piece of a chunk for whichever worker asks first.
-private final class PieceCounter: Sendable {
-    private let next = Atomic<Int>(0)
-
-    func take(below pieces: Int) -> Int? {
-        let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        return piece < pieces ? piece : nil
-    }
-}
-
-/// One error slot per piece, each written only by the thread that took the piece before
-/// `concurrentPerform` returns (raw slots, so no shared array buffer is mutated from two threads).
-private final class ErrorSlots: @unchecked Sendable {
-    private let slots: UnsafeMutablePointer<InputError?>
-    private let count: Int
-    init(count: Int) {
-        self.count = count
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil, count: count)
-    }
-    deinit {
-        slots.deinitialize(count: count)
-        slots.deallocate()
-    }
-    func set(_ index: Int, _ error: InputError?) { slots[index] = error }
-    var first: InputError? { (0..<count).lazy.compactMap { self.slots[$0] }.first }
 }

@@ -7,13 +7,14 @@ import LlamaTokenizers
 import Safetensors
 import TensorCore
 import TorchCheckpoint
+import Verification
 
 /// One entry point per reader, shared by the libFuzzer executables (`Fuzz/run`, built with
 /// `LLAMAKIT_FUZZ=1`) and the corpus replay test in `make test`. Each takes arbitrary bytes and
 /// must return or throw `InputError` — never crash, hang or allocate without bound. File-based
 /// readers get the bytes through a file in `/dev/shm` (or the temporary directory).
 public enum Harness: String, CaseIterable, Sendable {
-    case zip, pickle, pth, gguf, tiktoken, sentencepiece, tokenizerjson, params, npy, imatrix, safetensors
+    case zip, pickle, pth, gguf, tiktoken, sentencepiece, tokenizerjson, params, npy, imatrix, safetensors, logits
 
     public func run(_ bytes: [UInt8]) {
         do {
@@ -52,6 +53,23 @@ public enum Harness: String, CaseIterable, Sendable {
                 try Self.withFile(bytes) { path in
                     let file = try SafetensorsFile(path: path)
                     for info in file.tensorInfos { _ = try file.withBytes(of: info.name) { $0.count } }
+                }
+            case .logits:
+                try Self.withFile(bytes) { path in
+                    let file = try LogitsFile(path: path)
+                    // Compare every stored row with a fixed logit row, as `--kl-base` does.
+                    guard file.vocab <= 1 << 16 else { return }
+                    let logits = (0..<file.vocab).map { Float($0 % 7) - 3 }
+                    logits.withUnsafeBufferPointer { logits in
+                        for chunk in 0..<file.chunks {
+                            file.withRows(ofChunk: chunk) { rows in
+                                for k in 0..<file.scoredPerChunk {
+                                    let row = UnsafeBufferPointer(rebasing: rows[(k * file.rowWidth)..<((k + 1) * file.rowWidth)])
+                                    _ = LogProbRow.compare(logits, base: row, token: file.tokens[chunk * file.context + k + 1])
+                                }
+                            }
+                        }
+                    }
                 }
             case .imatrix:
                 try Self.withFile(bytes) { path in

@@ -101,8 +101,37 @@ public final class LlamaModel {
     /// - Throws: `InputError` for a token id outside the vocabulary or a sequence longer than
     ///   `maxSequenceLength`.
     public func forward(_ tokens: [Int], logits which: Logits = .all) throws -> [Float] {
+        guard !tokens.isEmpty else { return [] }
+        let x = try residualStream(tokens)
+        let first = which == .all ? 0 : tokens.count - 1
+        return outputLogits(x, rows: first..<tokens.count)
+    }
+
+    /// Like `forward`, but gives the logits of positions `first ..< tokens.count` of the block to
+    /// `consume` a slice of at most `rowsPerSlice` rows at a time (the index of its first row in
+    /// the block, then `rows × vocabSize` values), so a long block never holds all its logits:
+    /// what perplexity needs, where only the second half of a window is scored.
+    /// - Throws: as `forward`, and whatever `consume` throws.
+    public func forward(
+        _ tokens: [Int], logitsFrom first: Int, rowsPerSlice: Int = 64,
+        consume: (Int, UnsafeBufferPointer<Float>) throws -> Void
+    ) throws {
+        precondition(first >= 0 && first <= tokens.count && rowsPerSlice > 0)
+        guard !tokens.isEmpty else { return }
+        let x = try residualStream(tokens)
+        var row = first
+        while row < tokens.count {
+            let end = min(row + rowsPerSlice, tokens.count)
+            let logits = outputLogits(x, rows: row..<end)
+            try logits.withUnsafeBufferPointer { try consume(row, $0) }
+            row = end
+        }
+    }
+
+    /// Embeds `tokens`, runs every layer over them (extending the cache) and returns the
+    /// residual stream, `tokens.count × dim`.
+    private func residualStream(_ tokens: [Int]) throws -> [Float] {
         let n = tokens.count
-        guard n > 0 else { return [] }
         if let bad = tokens.firstIndex(where: { $0 < 0 || $0 >= config.vocabSize }) {
             throw InputError(
                 .outOfRange, "token id \(tokens[bad]) at position \(position + bad) is outside the vocabulary 0..<\(config.vocabSize)")
@@ -126,7 +155,7 @@ public final class LlamaModel {
             feedForward(layer, positions: n, &s)
         }
         position += n
-        return outputLogits(s.x, positions: n, which)
+        return s.x
     }
 
     /// The buffers of one forward call.
@@ -200,15 +229,13 @@ public final class LlamaModel {
         for i in 0..<(n * d) { s.x[i] += s.a[i] }
     }
 
-    /// logits = Wout · RMSNorm(x), for every position of the block or only the last.
-    private func outputLogits(_ x: [Float], positions n: Int, _ which: Logits) -> [Float] {
+    /// logits = Wout · RMSNorm(x) for the positions `rows` of the block.
+    private func outputLogits(_ x: [Float], rows: Range<Int>) -> [Float] {
         let d = config.dim
-        let first = which == .all ? 0 : n - 1
-        let rows = n - first
-        var normed = [Float](repeating: 0, count: rows * d)
-        for t in first..<n { VectorKernels.rmsNorm(x, t * d, norm, Float(config.normEps), d, into: &normed, at: (t - first) * d) }
-        var logits = [Float](repeating: 0, count: rows * config.vocabSize)
-        matmul(output, normed, rows, into: &logits)
+        var normed = [Float](repeating: 0, count: rows.count * d)
+        for t in rows { VectorKernels.rmsNorm(x, t * d, norm, Float(config.normEps), d, into: &normed, at: (t - rows.lowerBound) * d) }
+        var logits = [Float](repeating: 0, count: rows.count * config.vocabSize)
+        matmul(output, normed, rows.count, into: &logits)
         return logits
     }
 

@@ -106,6 +106,16 @@ public enum ModelFiles {
         return Opened(path: path, format: checkpoint.format, model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
     }
 
+    /// The tokenizer of a `.gguf` file or checkpoint directory, without building the model; nil
+    /// when it has none.
+    public static func tokenizer(of path: String) throws -> (any Tokenizer)? {
+        if FileSystem.kind(of: path) == .file, try isGGUF(path) {
+            let file = try GGUFFile(path: path)
+            return file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
+        }
+        return try openCheckpoint(path, requireTokenizer: false).tokenizer
+    }
+
     /// Whether the file at `path` starts with GGUF's magic (the caller checks it is a file).
     /// - Throws: `InputError` when it cannot be opened.
     public static func isGGUF(_ path: String) throws -> Bool {

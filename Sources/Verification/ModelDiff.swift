@@ -3,7 +3,6 @@ import Dispatch
 import GGUF
 import ModelLoading
 import Quantization
-import Synchronization
 import TensorCore
 import TorchCheckpoint
 
@@ -285,7 +284,7 @@ public enum ModelDiff {
                 at: .tensor(name))
         }
         let pieces = max(1, (count + pieceElements - 1) / pieceElements)
-        let slots = PartialSlots(count: pieces)
+        let slots = SlotArray(count: pieces, repeating: DiffKernel.Partial())
         let atol = Float(tolerance.absolute), rtol = Float(tolerance.relative)
         @Sendable func work(_ next: () -> Int?) {
             let scratch = UnsafeMutableBufferPointer<Float>.allocate(capacity: 2 * stepElements)
@@ -303,7 +302,7 @@ public enum ModelDiff {
                         into: &partial)
                     start = range.upperBound
                 }
-                slots.set(piece, partial)
+                slots[piece] = partial
             }
         }
         let workers = min(max(1, threads), pieces)
@@ -317,7 +316,8 @@ public enum ModelDiff {
             let counter = PieceCounter()
             DispatchQueue.concurrentPerform(iterations: workers) { _ in work { counter.take(below: pieces) } }
         }
-        let total = slots.merged()
+        // The pieces in order, so the sums are the same for any thread count.
+        let total = slots.elements.reduce(into: DiffKernel.Partial()) { $0.append($1) }
         var maxAbs = Double(total.maxAbsDiff)
         if total.sawNaNDiff { maxAbs = .nan }
         var cosine: Double? = nil
@@ -330,42 +330,5 @@ public enum ModelDiff {
                 elements: count, maxAbsDiff: maxAbs, rmse: count == 0 ? 0 : (total.sumSquaredDiff / Double(count)).squareRoot(),
                 cosine: cosine, beyondTolerance: total.beyondTolerance, firstDifference: first),
             bitIdentical: total.bitIdentical)
-    }
-}
-
-/// The next piece of a tensor for whichever worker asks first.
-private final class PieceCounter: Sendable {
-    private let next = Atomic<Int>(0)
-
-    func take(below pieces: Int) -> Int? {
-        let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        return piece < pieces ? piece : nil
-    }
-}
-
-/// One result slot per piece, each written only by the thread that took the piece before
-/// `concurrentPerform` returns.
-private final class PartialSlots: @unchecked Sendable {
-    private let slots: UnsafeMutablePointer<DiffKernel.Partial>
-    private let count: Int
-
-    init(count: Int) {
-        self.count = count
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: DiffKernel.Partial(), count: count)
-    }
-
-    deinit {
-        slots.deinitialize(count: count)
-        slots.deallocate()
-    }
-
-    func set(_ index: Int, _ partial: DiffKernel.Partial) { slots[index] = partial }
-
-    /// The pieces in order, so the sums are the same for any thread count.
-    func merged() -> DiffKernel.Partial {
-        var total = DiffKernel.Partial()
-        for index in 0..<count { total.append(slots[index]) }
-        return total
     }
 }

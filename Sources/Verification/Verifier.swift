@@ -1,5 +1,6 @@
 import BinaryIO
 import Llama
+import LlamaTokenizers
 import ModelLoading
 
 /// Runs a model on a reference's tokens and compares its logits with stored ones (`reference`)
@@ -13,13 +14,16 @@ public enum Verifier {
         public var against: String?
         /// Tokens given by the user (required with `against` or a `.npy` without tokens.npy).
         public var tokens: [Int]?
+        /// Text instead of tokens (with `against`), tokenized with the model's tokenizer after BOS.
+        public var text: String?
         public var threads: Int
 
-        public init(model: String, reference: String?, against: String?, tokens: [Int]?, threads: Int) {
+        public init(model: String, reference: String?, against: String?, tokens: [Int]?, text: String? = nil, threads: Int) {
             self.model = model
             self.reference = reference
             self.against = against
             self.tokens = tokens
+            self.text = text
             self.threads = threads
         }
     }
@@ -33,6 +37,9 @@ public enum Verifier {
         public var weightType: String
         public var referenceLabel: String
         public var vocab: Int
+        /// The positions run, and the tokenizer that turned `text` into them (when there was text).
+        public var tokens: [Int]
+        public var tokenizer: (any Tokenizer)?
     }
 
     /// - Parameter status: progress lines for a terminal.
@@ -41,12 +48,15 @@ public enum Verifier {
         var tokens: [Int]
         var referenceLogits: [Float]? = nil
         var referenceVocab: Int? = nil
+        var textTokenizer: (any Tokenizer)? = nil
         if let reference = request.reference {
             let loaded = try ReferenceLogits.load(reference, tokens: request.tokens)
             (tokens, referenceLogits, referenceVocab) = (loaded.tokens, loaded.logits, loaded.vocab)
+        } else if let text = request.text {
+            (tokens, textTokenizer) = try tokenize(text, with: request.model, or: request.against)
         } else {
             guard let given = request.tokens else {
-                throw InputError(.missing, "--against needs the tokens: give --tokens or --tokens-file")
+                throw InputError(.missing, "--against needs the tokens: give --tokens, --tokens-file, --text or --text-file")
             }
             tokens = given
         }
@@ -69,7 +79,19 @@ public enum Verifier {
             comparison: Comparison(reference: referenceLogits!, model: logits, tokens: tokens, vocab: vocab),
             gate: .forFile(fileType: opened.fileType, weights: opened.model.weightType), format: opened.format,
             weightType: opened.model.weightType.rawValue,
-            referenceLabel: request.reference ?? request.against ?? "", vocab: vocab)
+            referenceLabel: request.reference ?? request.against ?? "", vocab: vocab, tokens: tokens,
+            tokenizer: textTokenizer)
+    }
+
+    /// `text` as tokens of the model's tokenizer (the original's when the model has none), BOS first.
+    private static func tokenize(_ text: String, with model: String, or against: String?) throws -> ([Int], any Tokenizer) {
+        guard !text.isEmpty else { throw InputError(.missing, "the text is empty") }
+        for path in [model] + (against.map { [$0] } ?? []) {
+            if let tokenizer = try ModelFiles.tokenizer(of: path) {
+                return (tokenizer.encode(text, bos: true, eos: false, allowSpecial: false), tokenizer)
+            }
+        }
+        throw InputError(.missing, "neither model has a tokenizer to read the text with: give --tokens", file: model)
     }
 
     private static func runOriginal(_ path: String, tokens: [Int], vocab: Int, threads: Int) throws -> [Float] {

@@ -1,3 +1,5 @@
+import LlamaTokenizers
+
 /// Number and table formatting for human-readable output.
 enum Formatting {
     /// 1234567 → "1,234,567".
@@ -46,5 +48,14 @@ enum Formatting {
             }.joined(separator: "  ").replacing(/\s+$/, with: "")
         }
         return rows.map { indent + line($0) }.joined(separator: "\n")
+    }
+
+    /// Token ids with their pieces (`--show-tokens`): `5 tokens: 128000 "<|begin_of_text|>", 791 "The", …`.
+    static func tokens(_ ids: [Int], _ tokenizer: (any Tokenizer)?) -> String {
+        let shown = ids.map { id in
+            guard let tokenizer, let bytes = try? tokenizer.pieceBytes(id) else { return "\(id)" }
+            return "\(id) " + JSONOutput.string(TokenizeCommand.display(bytes)).rendered()
+        }
+        return "\(ids.count) token\(ids.count == 1 ? "" : "s"): " + shown.joined(separator: ", ")
     }
 }

@@ -18,6 +18,7 @@ struct GenerateCommand: ParsableCommand {
               llamakit generate llama-3.1-8b-q8_0.gguf --prompt "The capital of France is" -n 16
               llamakit generate Meta-Llama-3.1-8B/ --prompt-tokens 128000,791,6864 --json
               llamakit generate model.gguf --prompt "Once upon a time" --temperature 0.8 --top-p 0.9 --seed 7
+              llamakit generate model.gguf --text-file prompt.txt --show-tokens -n 64
             """
     )
 
@@ -29,6 +30,8 @@ struct GenerateCommand: ParsableCommand {
 
     @Option(help: "The prompt as token ids, comma-separated (used as given, no BOS added).")
     var promptTokens: TokenIDList?
+
+    @OptionGroup var text: TextOptions
 
     @Option(name: .short, help: "The most tokens to generate.")
     var n: Int = 32
@@ -48,7 +51,9 @@ struct GenerateCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if (prompt == nil) == (promptTokens == nil) { throw ValidationError("give exactly one of --prompt and --prompt-tokens") }
+        if [prompt != nil, promptTokens != nil, text.isGiven].filter({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --prompt (or --text, --text-file) and --prompt-tokens")
+        }
         if n < 0 || n > 1 << 20 { throw ValidationError("-n must be 0…1048576") }
         if !(temperature >= 0 && temperature.isFinite) { throw ValidationError("--temperature must be ≥ 0") }
         if !(topP > 0 && topP <= 1) { throw ValidationError("--top-p must be in (0, 1]") }
@@ -59,6 +64,7 @@ struct GenerateCommand: ParsableCommand {
             // The prompt's length is known before the model is built only for ids; text needs the tokenizer first.
             var ids: [Int] = []
             if let promptTokens { ids = promptTokens.ids }
+            let prompt = try self.prompt ?? text.load()?.text
             let capacity = max(ids.count, (prompt?.utf8.count ?? 0) + 2) + n
             let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threading.threads)
             let tokenizer = opened.tokenizer
@@ -66,6 +72,7 @@ struct GenerateCommand: ParsableCommand {
                 guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer: use --prompt-tokens", file: model) }
                 ids = tokenizer.encode(prompt, bos: true, eos: false, allowSpecial: false)
             }
+            if text.showTokens { Console.error(Formatting.tokens(ids, tokenizer)) }
             let model = opened.model
             if !json, let prompt { Console.out(prompt) }
             var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)

@@ -12,7 +12,8 @@ struct LlamaKitCommand: ParsableCommand {
             Exit status: 0 success, 1 a failed verification or models that differ, 2 bad usage or bad input (one message on stderr).
             """,
         subcommands: [
-            InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, DiffCommand.self, GenerateCommand.self,
+            InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, PerplexityCommand.self, DiffCommand.self,
+            GenerateCommand.self,
             TokenizeCommand.self,
         ]
     )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BinaryIO
 import Conversion
 import ImportanceMatrix
 
@@ -42,6 +43,34 @@ struct TokenIDList: ExpressibleByArgument {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// Text to run a model on, tokenized with the model's own tokenizer (`verify`, `generate`,
+/// `perplexity`).
+struct TextOptions: ParsableArguments {
+    @Option(help: "The text (tokenized with the model's tokenizer, after a beginning-of-text token).")
+    var text: String?
+
+    @Option(help: "A UTF-8 text file to read the text from.")
+    var textFile: String?
+
+    @Flag(help: "Show the tokens the text became (id and piece) on stderr.")
+    var showTokens = false
+
+    static let fileLimit = 1 << 30
+
+    func validate() throws {
+        if text != nil && textFile != nil { throw ValidationError("give --text or --text-file, not both") }
+    }
+
+    var isGiven: Bool { text != nil || textFile != nil }
+
+    /// The text and where it came from, or nil when neither option was given.
+    func load() throws -> (text: String, label: String)? {
+        if let text { return (text, "--text") }
+        guard let textFile else { return nil }
+        return (try FileSystem.readText(textFile, limit: Self.fileLimit), textFile)
+    }
 }
 
 /// A size on the command line: `5GB`, `500MB`, `2GiB`, `123` (bytes). Decimal units are powers of

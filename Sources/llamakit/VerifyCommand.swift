@@ -15,7 +15,7 @@ struct VerifyCommand: ParsableCommand {
 
             The gate follows the model's weight type: f32/f16/bf16 must match exactly (max |Δ| ≤ 1e-4 of the reference's logit range, top-1 100 %); q8_0 needs mean KLD ≤ 0.002; q4_0 mean KLD ≤ 0.1. Flags override each threshold.
 
-            REF is a .pth holding {"tokens": LongTensor[T], "logits": FloatTensor[T, V]} (read by LlamaKit's own safe reader), or a .npy of float32 logits [T, V] with the tokens from --tokens, --tokens-file, or a tokens.npy beside it. With --against, the original checkpoint is run too and no stored logits are needed.
+            REF is a .pth holding {"tokens": LongTensor[T], "logits": FloatTensor[T, V]} (read by LlamaKit's own safe reader), or a .npy of float32 logits [T, V] with the tokens from --tokens, --tokens-file, or a tokens.npy beside it. With --against, the original checkpoint is run too and no stored logits are needed; the positions are then --tokens, or a --text / --text-file tokenized with the model's tokenizer (beginning-of-text first, as Meta's reference does).
 
             Exit status: 0 PASS, 1 FAIL, 2 bad usage or bad input.
 
@@ -23,6 +23,7 @@ struct VerifyCommand: ParsableCommand {
               llamakit verify llama-3.1-8b-q8_0.gguf --reference reference.pth
               llamakit verify model.gguf --reference logits.npy --tokens-file tokens.json --json
               llamakit verify llama-3.1-8b-q8_0.gguf --against Meta-Llama-3.1-8B/ --tokens 128000,791,6864
+              llamakit verify llama-3.1-8b-q4_k_m.gguf --against Meta-Llama-3.1-8B/ --text "The capital of France is" --show-tokens
             """
     )
 
@@ -37,6 +38,8 @@ struct VerifyCommand: ParsableCommand {
 
     @Option(help: "A JSON file holding the tokens as an array of integers.")
     var tokensFile: String?
+
+    @OptionGroup var text: TextOptions
 
     @Option(help: "Run this original checkpoint (directory or .gguf) as the reference instead of stored logits.")
     var against: String?
@@ -57,7 +60,12 @@ struct VerifyCommand: ParsableCommand {
 
     func validate() throws {
         if reference == nil && against == nil { throw ValidationError("give --reference REF or --against CHECKPOINT_DIR") }
-        if tokens != nil && tokensFile != nil { throw ValidationError("give --tokens or --tokens-file, not both") }
+        if [tokens != nil, tokensFile != nil, text.isGiven].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --tokens, --tokens-file, --text and --text-file")
+        }
+        if text.isGiven && reference != nil {
+            throw ValidationError("--text runs both models on a text: use it with --against (a stored reference has its own tokens)")
+        }
     }
 
     func run() throws {
@@ -66,8 +74,10 @@ struct VerifyCommand: ParsableCommand {
             let terminal = Console.stderrIsTerminal
             let outcome = try Verifier.run(
                 Verifier.Request(
-                    model: model, reference: reference, against: against, tokens: try givenTokens(), threads: threading.threads)
+                    model: model, reference: reference, against: against, tokens: try givenTokens(), text: try text.load()?.text,
+                    threads: threading.threads)
             ) { if terminal { Console.status($0) } }
+            if text.showTokens { Console.error(Formatting.tokens(outcome.tokens, outcome.tokenizer)) }
             let c = outcome.comparison
             let gate = outcome.gate.overriding(maxRelativeDiff: maxRelativeDiff, minTop1: minTop1, maxMeanKLD: maxMeanKld)
             let failures = gate.failures(c)
