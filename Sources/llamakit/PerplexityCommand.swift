@@ -58,7 +58,9 @@ struct PerplexityCommand: ParsableCommand {
             throw ValidationError("--save-logits stores a base model's log-probabilities: run it without --kl-base/--kl-base-model")
         }
         if !text.isGiven && klBase == nil { throw ValidationError("give the text: --text-file FILE or --text TEXT") }
-        if text.showTokens { throw ValidationError("--show-tokens is for verify and generate; see `llamakit tokenize` for a text's tokens") }
+        if text.showTokens {
+            throw ValidationError("--show-tokens is for verify and generate; see `llamakit tokenize` for a text's tokens")
+        }
     }
 
     func run() throws {

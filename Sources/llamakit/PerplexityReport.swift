@@ -44,7 +44,10 @@ enum PerplexityReport {
             f("Mean    KLD: %10.6f ± %10.6f", k.kld.mean, k.kld.error),
         ]
         lines += k.kldPercentiles.map { "\(label($0.0, "KLD")) " + f("%10.6f", $0.1) }
-        lines += ["", "====== Token probability statistics ======", f("Mean    Δp: %6.3f ± %5.3f %%", 100 * k.probabilityDelta.mean, 100 * k.probabilityDelta.error)]
+        lines += [
+            "", "====== Token probability statistics ======",
+            f("Mean    Δp: %6.3f ± %5.3f %%", 100 * k.probabilityDelta.mean, 100 * k.probabilityDelta.error),
+        ]
         lines += k.probabilityDeltaPercentiles.map { "\(label($0.0, "Δp")) " + f("%6.3f%%", 100 * $0.1) }
         lines += [
             f("RMS Δp    : %6.3f ± %5.3f %%", 100 * k.probabilityDeltaRMS.mean, 100 * k.probabilityDeltaRMS.error),
@@ -71,7 +74,8 @@ enum PerplexityReport {
                     .object([
                         ("ppl_base", measure(k.basePerplexity)), ("ln_ppl_ratio", measure(k.logPerplexityRatio)),
                         ("ppl_ratio", measure(k.perplexityRatio)), ("ppl_difference", measure(k.perplexityDifference)),
-                        ("ln_ppl_correlation", .double(k.correlation)), ("kld", measure(k.kld)), ("kld_percentiles", percentiles(k.kldPercentiles)),
+                        ("ln_ppl_correlation", .double(k.correlation)), ("kld", measure(k.kld)),
+                        ("kld_percentiles", percentiles(k.kldPercentiles)),
                         ("delta_p", measure(k.probabilityDelta)), ("delta_p_percentiles", percentiles(k.probabilityDeltaPercentiles)),
                         ("delta_p_rms", measure(k.probabilityDeltaRMS)), ("same_top", measure(k.sameTop)),
                     ])

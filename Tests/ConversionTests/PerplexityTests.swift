@@ -61,9 +61,12 @@ import Verification
         #expect(result.textTokens == Self.golden.tokens.count)
         #expect(result.chunks == Self.golden.chunks && result.scored == expected.scored)
         #expect(result.chunkPerplexities.count == expected.chunk_ppl.count)
-        for (ours, theirs) in zip(result.chunkPerplexities, expected.chunk_ppl) { #expect(Self.close(ours, theirs), "\(ours) vs \(theirs)") }
+        for (ours, theirs) in zip(result.chunkPerplexities, expected.chunk_ppl) {
+            #expect(Self.close(ours, theirs), "\(ours) vs \(theirs)")
+        }
         #expect(Self.close(result.perplexity, expected.ppl), "\(result.perplexity) vs \(expected.ppl)")
-        #expect(Self.close(result.perplexityError, expected.ppl_error, relative: 1e-3), "\(result.perplexityError) vs \(expected.ppl_error)")
+        #expect(
+            Self.close(result.perplexityError, expected.ppl_error, relative: 1e-3), "\(result.perplexityError) vs \(expected.ppl_error)")
     }
 
     /// k256 against demo as the base, through the 16-bit stored rows: every statistic of

@@ -72,13 +72,17 @@ import Testing
         let otherModel = try Self.run(["perplexity", "fixtures/llama3-tiny", "--kl-base", base])
         #expect(otherModel.status == 2 && otherModel.stderr.contains("vocabulary of 703, the model"), "\(otherModel.stderr)")
         let otherText = try Self.run(["perplexity", "fixtures/k256", "--kl-base", base, "--text-file", text])
-        #expect(otherText.status == 2 && otherText.stderr.contains("computed on other text: token 3 is 432 there, 396 here"), "\(otherText.stderr)")
+        #expect(
+            otherText.status == 2 && otherText.stderr.contains("computed on other text: token 3 is 432 there, 396 here"),
+            "\(otherText.stderr)")
         let otherContext = try Self.run(["perplexity", "fixtures/k256", "--kl-base", base, "--ctx", "32"])
         #expect(otherContext.status == 2 && otherContext.stderr.contains("context of 16, not 32"), "\(otherContext.stderr)")
     }
 
     @Test func verifyAndGenerateTakeTextAndShowItsTokens() throws {
-        let verified = try Self.run(["verify", "fixtures/demo", "--against", "fixtures/demo", "--text", "Anna saw a red ball", "--show-tokens"])
+        let verified = try Self.run([
+            "verify", "fixtures/demo", "--against", "fixtures/demo", "--text", "Anna saw a red ball", "--show-tokens",
+        ])
         #expect(verified.status == 0, "\(verified.stderr)")
         #expect(verified.stderr.contains(#"6 tokens: 447 "<|begin_of_text|>", 446 "Anna", 367 " saw", 256 " a", 376 " red", 377 " ball""#))
         #expect(verified.stdout.contains("positions             6"))
