@@ -25,9 +25,9 @@ public enum ModelDiff {
             self.relative = relative
         }
 
-        /// numpy's defaults (atol 1e-8, rtol 1e-5): a few f32 rounding steps at a weight's
-        /// magnitude, so a value carried through f32 arithmetic is close, while one rounding to
-        /// f16, bf16 or a quantized block (a relative change of 1e-3 or more) is a difference.
+        /// numpy's defaults (atol 1e-8, rtol 1e-5): far above f32's rounding (6·10⁻⁸ of a value),
+        /// so values carried through f32 arithmetic are close, and far below the rounding of f16
+        /// or bf16 (up to 5·10⁻⁴ and 4·10⁻³) or of a quantized block, so those are differences.
         public static let standard = Tolerance(absolute: 1e-8, relative: 1e-5)
     }
 
@@ -52,9 +52,12 @@ public enum ModelDiff {
                 let source = GGUFLlamaSource(file)
                 return Model(path: path, format: "gguf", source: source, gguf: file, tiedOutput: source.tiedOutput)
             }
-            if !HFDirectory.isHF(path), try CheckpointDirectory.open(path).paramsPath == nil {
+            if !HFDirectory.isHF(path) {
+                let directory = try CheckpointDirectory.open(path)
                 // A diff needs no architecture: Meta's names and row order are the stored ones.
-                return Model(path: path, format: "pth", source: try CheckpointDirectory.open(path).source, gguf: nil, tiedOutput: false)
+                if directory.paramsPath == nil {
+                    return Model(path: path, format: "pth", source: directory.source, gguf: nil, tiedOutput: false)
+                }
             }
             let checkpoint = try ModelFiles.openCheckpoint(path, requireTokenizer: false)
             let tied = (checkpoint.source as? HFLlamaSource)?.tiedOutput ?? false
