@@ -103,6 +103,7 @@ bench: release $(LLAMA3_TOKENIZER)
 	python3 Benchmarks/bench_quantize.py --threads 2
 	python3 Benchmarks/bench_kquants.py --runs 3 --threads 2
 	python3 Benchmarks/bench_perplexity.py --runs 3
+	python3 Benchmarks/bench_diff.py --runs 5
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Benchmarks/Sources

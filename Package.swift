@@ -31,7 +31,10 @@ let package = Package(
             name: "ModelLoading",
             dependencies: ["TorchCheckpoint", "GGUF", "Safetensors", "Llama", "LlamaTokenizers", "TensorCore", "BinaryIO"]
         ),
-        .target(name: "Verification", dependencies: ["Conversion", "ModelLoading", "Llama", "TorchCheckpoint", "TensorCore", "BinaryIO"]),
+        .target(
+            name: "Verification",
+            dependencies: ["Conversion", "ModelLoading", "Llama", "GGUF", "Quantization", "TorchCheckpoint", "TensorCore", "BinaryIO"]
+        ),
         .target(
             name: "Conversion",
             dependencies: [

@@ -2,7 +2,6 @@ import BinaryIO
 import Dispatch
 import GGUF
 import Quantization
-import Synchronization
 import TensorCore
 
 /// Tensor bytes (f32/f16/bf16, or any block format when requantizing) → the bytes of a GGUF
@@ -127,7 +126,7 @@ enum TensorEncoder {
             let raw = UnsafeRawBufferPointer(rebasing: shared.raw[byteOffset(start, dtype)..<byteOffset(end, dtype)])
             if type == .q8_0 && BlockQuantizer.quantizeQ8_0(raw, dtype: dtype, into: out) { return nil }
             let values = UnsafeMutableBufferPointer(rebasing: shared.values[start..<end])
-            guard widen(raw, dtype: dtype, into: values) else {
+            guard WeightDecoding.decode(raw, dtype: dtype, into: values) else {
                 return InputError(
                     .unsupported, "dtype \(dtype.rawValue) cannot be converted (expected f32, f16 or bf16)", at: .tensor(name))
             }
@@ -164,22 +163,4 @@ enum TensorEncoder {
     /// The smallest share of a worker thread: whole blocks of the 32-value types (K types use
     /// their 256).
     static let splitUnit = 32
-
-    /// f32/f16/bf16 widened, block formats dequantized to f32.
-    /// - Returns: false for a type LlamaKit cannot read.
-    private static func widen(_ raw: UnsafeRawBufferPointer, dtype: DType, into values: UnsafeMutableBufferPointer<Float>) -> Bool {
-        guard let format = BlockFormat(dtype) else { return FloatConversion.widen(raw, dtype: dtype, into: values) }
-        BlockQuantizer.dequantize(raw, as: format, into: values)
-        return true
-    }
-}
-
-/// The next piece of a chunk for whichever worker asks first.
-private final class PieceCounter: Sendable {
-    private let next = Atomic<Int>(0)
-
-    func take(below pieces: Int) -> Int? {
-        let piece = next.wrappingAdd(1, ordering: .relaxed).oldValue
-        return piece < pieces ? piece : nil
-    }
 }

@@ -15,7 +15,8 @@ public enum HFNames {
     /// The HF name of a Meta tensor, or nil for names HF checkpoints do not carry (`rope.freqs`).
     public static func hf(for meta: String) -> String? {
         if let entry = global.first(where: { $0.meta == meta }) { return entry.hf }
-        guard let (layer, module) = split(meta, prefix: "layers."), let entry = perLayer.first(where: { $0.meta == module }) else {
+        guard let (layer, module) = LayerName.split(meta, prefix: "layers."), let entry = perLayer.first(where: { $0.meta == module })
+        else {
             return nil
         }
         return "model.layers.\(layer).\(entry.hf)"
@@ -24,7 +25,8 @@ public enum HFNames {
     /// The Meta name of an HF tensor, or nil for a name outside the table.
     public static func meta(for hf: String) -> String? {
         if let entry = global.first(where: { $0.hf == hf }) { return entry.meta }
-        guard let (layer, module) = split(hf, prefix: "model.layers."), let entry = perLayer.first(where: { $0.hf == module }) else {
+        guard let (layer, module) = LayerName.split(hf, prefix: "model.layers."), let entry = perLayer.first(where: { $0.hf == module })
+        else {
             return nil
         }
         return "layers.\(layer).\(entry.meta)"
@@ -38,7 +40,8 @@ public enum HFNames {
         case "model.norm.weight": return (Int.max, 0)
         case "lm_head.weight": return (Int.max, 1)
         default:
-            guard let (layer, module) = split(hf, prefix: "model.layers."), let index = perLayer.firstIndex(where: { $0.hf == module })
+            guard let (layer, module) = LayerName.split(hf, prefix: "model.layers."),
+                let index = perLayer.firstIndex(where: { $0.hf == module })
             else { return (Int.max, 2) }
             return (layer, index)
         }
@@ -52,15 +55,5 @@ public enum HFNames {
     /// Whether the tensor's rows are in HF's rotary order (q and k projections).
     public static func isRotaryPermuted(meta: String) -> Bool {
         meta.hasSuffix(".attention.wq.weight") || meta.hasSuffix(".attention.wk.weight")
-    }
-
-    /// `(layer, rest)` of `prefix` + `N.` + rest, with N a plain decimal layer number.
-    private static func split(_ name: String, prefix: String) -> (Int, String)? {
-        guard name.hasPrefix(prefix) else { return nil }
-        let tail = name.dropFirst(prefix.count)
-        guard let dot = tail.firstIndex(of: "."), let layer = Int(tail[..<dot]), layer >= 0, String(layer) == tail[..<dot] else {
-            return nil
-        }
-        return (layer, String(tail[tail.index(after: dot)...]))
     }
 }

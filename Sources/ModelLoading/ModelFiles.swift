@@ -116,7 +116,9 @@ public enum ModelFiles {
         return try openCheckpoint(path, requireTokenizer: false).tokenizer
     }
 
-    private static func isGGUF(_ path: String) throws -> Bool {
+    /// Whether the file at `path` starts with GGUF's magic (the caller checks it is a file).
+    /// - Throws: `InputError` when it cannot be opened.
+    public static func isGGUF(_ path: String) throws -> Bool {
         let file = try MappedFile(path: path)
         return file.size >= 4 && file.copyBytes(0..<4) == Array("GGUF".utf8)
     }

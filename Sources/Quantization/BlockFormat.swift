@@ -35,8 +35,24 @@ public enum BlockFormat: String, Sendable, CaseIterable {
     /// Where Q8_0's and Q4_0's values start, after their f16 scale.
     public static let valuesOffset = 2
 
-    /// The element type of the same name (the cases are spelled as `DType`'s).
-    public var dtype: DType { DType(rawValue: rawValue)! }
+    /// The element type of the same name. A switch, not a lookup by name: readers ask for it
+    /// (and for the sizes that come from it) for every run of blocks they decode.
+    public var dtype: DType {
+        switch self {
+        case .q8_0: return .q8_0
+        case .q4_0: return .q4_0
+        case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q5_1: return .q5_1
+        case .q8_1: return .q8_1
+        case .q2_K: return .q2_K
+        case .q3_K: return .q3_K
+        case .q4_K: return .q4_K
+        case .q5_K: return .q5_K
+        case .q6_K: return .q6_K
+        case .q8_K: return .q8_K
+        }
+    }
 
     /// Whether ggml has an importance-weighted quantizer for this format (`quantize_row_*_impl`).
     public var takesImportance: Bool {

@@ -9,10 +9,10 @@ struct LlamaKitCommand: ParsableCommand {
         discussion: """
             Point llamakit at a Meta checkpoint directory (consolidated.NN.pth, params.json, tokenizer.model) or at one .pth file. No pickle code is ever executed: the checkpoint is read by an allowlist machine that only describes tensors.
 
-            Exit status: 0 success, 1 a failed verification, 2 bad usage or bad input (one message on stderr).
+            Exit status: 0 success, 1 a failed verification or models that differ, 2 bad usage or bad input (one message on stderr).
             """,
         subcommands: [
-            InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, PerplexityCommand.self,
+            InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, PerplexityCommand.self, DiffCommand.self,
             GenerateCommand.self,
             TokenizeCommand.self,
         ]
