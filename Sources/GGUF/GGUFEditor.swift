@@ -77,7 +77,7 @@ public enum GGUFEditor {
             guard old != nil else { throw InputError(.missing, "is not in the file: nothing to remove", at: .key(key)) }
             return Change(key: key, old: old, new: nil)
         case .set(let key, let text, let type):
-            guard let type = type ?? old?.typeSpec else {
+            guard let type = type ?? old?.typeSpec ?? specifiedTypes[key] else {
                 throw InputError(
                     .missing,
                     "is not in the file, so its type must be given (--type T or --set KEY:TYPE=VALUE; T is one of "
@@ -116,6 +116,13 @@ public enum GGUFEditor {
         }
         return nil
     }
+
+    /// Keys whose type the GGUF specification (alignment) and gguf-py's split writer fix, for a
+    /// `set` of one the file lacks.
+    static let specifiedTypes: [String: GGUFTypeSpec] = [
+        "general.alignment": .scalar(.u32), "split.no": .scalar(.u16), "split.count": .scalar(.u16),
+        "split.tensors.count": .scalar(.i32),
+    ]
 
     /// `ARCH.` keys llama.cpp checks against the tensors it loads.
     public static let shapeKeys: Set<String> = [

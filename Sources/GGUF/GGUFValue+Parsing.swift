@@ -56,7 +56,7 @@ extension GGUFValue {
 
     private static func refusal(_ text: String, _ type: GGUFTypeSpec, _ expected: String, key: String) -> InputError {
         let shown = text.count > 80 ? String(text.prefix(80)) + "…" : text
-        return InputError(.malformed, "value '\(shown)' is not a \(type) (expected \(expected))", at: .key(key))
+        return InputError(.malformed, "value '\(shown)' does not parse as \(type) (expected \(expected))", at: .key(key))
     }
 
     /// The elements of a JSON array. Numbers and bools are converted from their literal text, so
