@@ -58,16 +58,23 @@ public enum GGUFEditor {
     /// What `edits` change in `file`, in the order given.
     /// - Throws: `InputError` at the key, as `edit` describes.
     public static func plan(_ edits: [Edit], for file: GGUFFile, force: Bool) throws -> [Change] {
-        var seen: Set<String> = []
+        try checkKeys(edits)
         let architecture = file.value("general.architecture").flatMap { if case .string(let name) = $0 { name } else { nil } }
         return try edits.map { edit in
+            let change = try self.change(edit, old: file.value(edit.key))
+            try check(change, architecture: architecture, force: force)
+            return change
+        }
+    }
+
+    /// Every key named, and once: two edits of one key contradict each other.
+    private static func checkKeys(_ edits: [Edit]) throws {
+        var seen: Set<String> = []
+        for edit in edits {
             guard !edit.key.isEmpty else { throw InputError(.malformed, "a metadata key cannot be empty") }
             guard seen.insert(edit.key).inserted else {
                 throw InputError(.mismatch, "is given more than once (one change per key)", at: .key(edit.key))
             }
-            let change = try self.change(edit, old: file.value(edit.key))
-            try check(change, architecture: architecture, force: force)
-            return change
         }
     }
 

@@ -33,7 +33,8 @@ struct EditCommand: ParsableCommand {
 
     @Option(
         name: .customLong("set"),
-        help: ArgumentHelp("Set a key (repeatable); TYPE is needed for a new key or to change a key's type.", valueName: "KEY[:TYPE]=VALUE"))
+        help: ArgumentHelp("Set a key (repeatable); TYPE is needed for a new key or to change a key's type.", valueName: "KEY[:TYPE]=VALUE")
+    )
     var assignments: [Assignment] = []
 
     @Option(help: ArgumentHelp("The type of the one --set value: u8 … f64, bool, string or array[T].", valueName: "TYPE"))
