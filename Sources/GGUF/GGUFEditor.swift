@@ -29,7 +29,7 @@ public enum GGUFEditor {
     public struct Outcome: Sendable {
         public var changes: [Change]
         public var tensorCount: Int
-        /// The file written: the input itself (symbolic links followed) when editing in place.
+        /// The file written, as given (the input when editing in place).
         public var output: String
         public var inPlace: Bool
     }
@@ -50,9 +50,12 @@ public enum GGUFEditor {
         let file = try GGUFFile(reading: reader)
         let changes = try attributing(to: path) { try plan(edits, for: file, force: force) }
         let inPlace = output.map { FileSystem.resolvingLinks($0) == FileSystem.resolvingLinks(path) } ?? true
+        // In place, the file a link names is replaced (not the link), keeping its permissions.
         let target = inPlace ? FileSystem.resolvingLinks(path) : output!
-        try write(file, from: reader, metadata: applying(changes, to: file.metadata), to: target, sync: sync, progress: progress)
-        return Outcome(changes: changes, tensorCount: file.tensors.count, output: target, inPlace: inPlace)
+        try write(
+            file, from: reader, metadata: applying(changes, to: file.metadata), to: target, sync: sync,
+            permissions: inPlace ? reader.permissions : nil, progress: progress)
+        return Outcome(changes: changes, tensorCount: file.tensors.count, output: output ?? path, inPlace: inPlace)
     }
 
     /// What `edits` change in `file`, in the order given.
@@ -159,12 +162,12 @@ public enum GGUFEditor {
     /// a forced new alignment lays them out again.
     private static func write(
         _ file: GGUFFile, from reader: FileReader, metadata: [(key: String, value: GGUFValue)], to path: String, sync: Bool,
-        progress: ((Int, Int, String) -> Void)?
+        permissions: UInt32?, progress: ((Int, Int, String) -> Void)?
     ) throws {
         var writer = GGUFWriter(alignment: try GGUFHeaderParser.alignment(in: metadata))
         for (key, value) in metadata { writer.add(key, value) }
         for tensor in file.tensors { try writer.addTensor(name: tensor.name, shape: tensor.shape, type: tensor.type) }
-        try writer.write(to: path, sync: sync) { index, sink in
+        try writer.write(to: path, sync: sync, permissions: permissions) { index, sink in
             let tensor = file.tensors[index]
             progress?(index, file.tensors.count, tensor.name)
             try sink.copy(StoredRange(file: reader, offset: file.dataOffset + tensor.offset, count: tensor.byteCount))

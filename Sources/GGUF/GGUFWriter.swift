@@ -96,9 +96,11 @@ public struct GGUFWriter {
     /// more calls).
     /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
     ///   the target is then left as it was.
-    /// - Parameter sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
-    public func write(to path: String, sync: Bool = true, fill: (Int, Sink) throws -> Void) throws {
-        let file = try AtomicOutputFile(path: path)
+    /// - Parameters:
+    ///   - sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
+    ///   - permissions: the output's permission bits (see `AtomicOutputFile.init`).
+    public func write(to path: String, sync: Bool = true, permissions: UInt32? = nil, fill: (Int, Sink) throws -> Void) throws {
+        let file = try AtomicOutputFile(path: path, permissions: permissions)
         try file.write(header())
         for (index, tensor) in tensors.enumerated() {
             let start = file.bytesWritten
