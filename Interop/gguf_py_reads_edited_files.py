@@ -59,7 +59,8 @@ def fields(reader):
     for name, field in reader.fields.items():
         if name.startswith("GGUF."):
             continue
-        element = V(int(field.parts[0][0])) if field.types[0] == V.ARRAY else None
+        # parts: key length, key, value type, then (arrays) the element type.
+        element = V(int(field.parts[3][0])) if field.types[0] == V.ARRAY else None
         out[name] = (field.types[0], element, field.contents())
     return out
 
@@ -163,8 +164,8 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
     for label, (keys, removed, count, offset, old_offset, alignment) in summary:
-        print(f"{label:18} {keys:2} keys set and read back with their types, {removed} removed, {count} tensors "
-              f"byte-identical; data section at {offset} (was {old_offset}), alignment {alignment}")
+        print(f"{label:18} {keys:2} keys checked (value and type), {removed} removed, {count} tensors compared byte for byte; "
+              f"data section at {offset} (was {old_offset}), alignment {alignment}")
     if problems:
         print(f"{len(problems)} problems:")
         for problem in problems:
