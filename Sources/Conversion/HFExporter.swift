@@ -30,7 +30,8 @@ public enum HFExporter {
         public var sync: Bool
 
         public init(
-            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: ChatSetup = ChatSetup(template: nil, instruct: false), sentencePieceModel: String? = nil,
+            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: ChatSetup = ChatSetup(template: nil, instruct: false),
+            sentencePieceModel: String? = nil,
             threads: Int = 1, sync: Bool = true
         ) {
             self.type = type
@@ -100,7 +101,8 @@ public enum HFExporter {
         let ids = tokenIDs(tokenizer: tokenizer, config: config, chat: options.chat.instruct)
         let hfConfig = HFConfig(config: config, tied: tied, bosTokenID: ids.bos, eosTokenIDs: ids.eos)
         outputs.append(try prepared(hfConfig.json(dtype: dtype.torchName), at: FileSystem.join(directory, HFConfig.fileName)))
-        outputs.append(try prepared(hfConfig.generationJSON(chat: options.chat.instruct), at: FileSystem.join(directory, "generation_config.json")))
+        outputs.append(
+            try prepared(hfConfig.generationJSON(chat: options.chat.instruct), at: FileSystem.join(directory, "generation_config.json")))
         if let tokenizer {
             let files = try HFTokenizerJSON.write(tokenizer, options: tokenizerOptions(tokenizer, config: config, chat: options.chat))
             for (name, bytes) in files.named { outputs.append(try prepared(bytes, at: FileSystem.join(directory, name))) }

@@ -39,7 +39,10 @@ public enum TokenizerMetadata {
             ("tokenizer.ggml.token_type", .array(.i32, types)),
             ("tokenizer.ggml.merges", .array(.string, llama3Merges(ranks, tokens: strings).map { .string($0) })),
             ("tokenizer.ggml.bos_token_id", .u32(UInt32(tokenizer.bosID))),
-            ("tokenizer.ggml.eos_token_id", .u32(UInt32(instruct ? tokenizer.specialID("<|eot_id|>") ?? tokenizer.eosID : tokenizer.eosID))),
+            (
+                "tokenizer.ggml.eos_token_id",
+                .u32(UInt32(instruct ? tokenizer.specialID("<|eot_id|>") ?? tokenizer.eosID : tokenizer.eosID))
+            ),
         ]
         if let eot = tokenizer.specialID("<|eot_id|>") { out.append(("tokenizer.ggml.eot_token_id", .u32(UInt32(eot)))) }
         if let eom = tokenizer.specialID("<|eom_id|>") { out.append(("tokenizer.ggml.eom_token_id", .u32(UInt32(eom)))) }

@@ -45,7 +45,8 @@ public final class ChatSession {
         guard prompt.count < model.maxSequenceLength else {
             throw InputError(
                 .overLimit,
-                "the conversation is \(prompt.count) tokens, the context \(model.maxSequenceLength): start a new one or give a larger --ctx")
+                "the conversation is \(prompt.count) tokens, the context \(model.maxSequenceLength): start a new one or give a larger --ctx"
+            )
         }
         let shared = zip(cached, prompt).prefix { $0 == $1 }.count
         // At least one prompt token must run to give the logits of the answer's first token.

@@ -16,7 +16,8 @@ struct ChatOptions: ParsableArguments {
     @Option(help: "With --chat: a user message; repeat it for a scripted dialog (each gets an answer).")
     var message: [String] = []
 
-    @Option(help: "With --chat: a JSON file of earlier messages, [{\"role\": \"system\"|\"user\"|\"assistant\"|\"tool\", \"content\": \"…\"}].")
+    @Option(
+        help: "With --chat: a JSON file of earlier messages, [{\"role\": \"system\"|\"user\"|\"assistant\"|\"tool\", \"content\": \"…\"}].")
     var dialog: String?
 
     @Option(name: .customLong("ctx"), help: "With --chat: the context (KV cache) in tokens (default: 4096, or the model's if smaller).")

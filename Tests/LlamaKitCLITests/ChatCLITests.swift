@@ -6,7 +6,9 @@ import Testing
     static func run(_ arguments: [String]) throws -> InspectCLITests.Run { try InspectCLITests.run(arguments) }
 
     @Test func scriptedDialogAnswersEveryMessage() throws {
-        let result = try Self.run(["generate", "fixtures/demo", "--chat", "--system", "Tell stories.", "--message", "Anna", "--message", "Ben", "-n", "4"])
+        let result = try Self.run([
+            "generate", "fixtures/demo", "--chat", "--system", "Tell stories.", "--message", "Anna", "--message", "Ben", "-n", "4",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("user: Anna\nassistant: ") && result.stdout.contains("\n\nuser: Ben\nassistant: "))
         #expect(result.stderr.split(separator: "\n").count == 2 && result.stderr.contains("prompt tokens, 4 tokens at"))
