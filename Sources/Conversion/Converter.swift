@@ -34,10 +34,14 @@ public enum Converter {
         public var threads: Int
         /// fsync the output before renaming it into place (default true).
         public var sync: Bool
+        /// The chat template and instruct eos, for chat models.
+        public var chat: ChatSetup
         public init(
             type: ConversionType, overrides: TensorTypeOverrides = .none, importance: ImportanceMatrix? = nil, name: String,
-            ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1, sync: Bool = true
+            ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1, sync: Bool = true,
+            chat: ChatSetup = ChatSetup(template: nil, instruct: false)
         ) {
+            self.chat = chat
             self.type = type
             self.overrides = overrides
             self.importance = importance
@@ -183,10 +187,11 @@ public enum Converter {
         writer.add("llama.vocab_size", .u32(UInt32(config.vocabSize)))
         writer.add("general.file_type", .u32(options.type.fileType))
         if let tokenizer = tokenizer as? Llama3Tokenizer {
-            for (key, value) in TokenizerMetadata.llama3(tokenizer) { writer.add(key, value) }
+            for (key, value) in TokenizerMetadata.llama3(tokenizer, instruct: options.chat.instruct) { writer.add(key, value) }
         } else if let tokenizer = tokenizer as? SentencePieceTokenizer {
             for (key, value) in TokenizerMetadata.llama2(tokenizer) { writer.add(key, value) }
         }
+        if tokenizer != nil, let template = options.chat.template { writer.add("tokenizer.chat_template", .string(template)) }
         writer.add("general.quantization_version", .u32(2))
         for (key, value) in request.metadata { writer.add(key, value) }
         for tensor in plan { try writer.addTensor(name: tensor.gguf, shape: tensor.shape, type: tensor.type) }

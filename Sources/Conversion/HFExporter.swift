@@ -20,8 +20,9 @@ public enum HFExporter {
         /// A shard is closed before a tensor would take it past this many bytes (transformers'
         /// `max_shard_size`; 5 GB by default).
         public var maxShardBytes: Int
-        /// Instruct/chat model: eos ids and generation defaults as transformers' converter writes them.
-        public var chat: Bool
+        /// Instruct/chat model (eos ids and generation defaults as transformers' converter writes
+        /// them) and its chat template.
+        public var chat: ChatSetup
         /// Meta's sentencepiece `tokenizer.model`, copied beside tokenizer.json as Llama 2
         /// repositories carry it: its piece scores are not in tokenizer.json.
         public var sentencePieceModel: String?
@@ -29,7 +30,8 @@ public enum HFExporter {
         public var sync: Bool
 
         public init(
-            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: Bool = false, sentencePieceModel: String? = nil,
+            type: ConversionType = .bf16, maxShardBytes: Int = 5_000_000_000, chat: ChatSetup = ChatSetup(template: nil, instruct: false),
+            sentencePieceModel: String? = nil,
             threads: Int = 1, sync: Bool = true
         ) {
             self.type = type
@@ -96,10 +98,11 @@ public enum HFExporter {
                 totalParameters: plan.reduce(0) { $0 + $1.tensor.shape.reduce(1, *) })
             outputs.append(try prepared(index.bytes(), at: FileSystem.join(directory, SafetensorsIndex.fileName)))
         }
-        let ids = tokenIDs(tokenizer: tokenizer, config: config, chat: options.chat)
+        let ids = tokenIDs(tokenizer: tokenizer, config: config, chat: options.chat.instruct)
         let hfConfig = HFConfig(config: config, tied: tied, bosTokenID: ids.bos, eosTokenIDs: ids.eos)
         outputs.append(try prepared(hfConfig.json(dtype: dtype.torchName), at: FileSystem.join(directory, HFConfig.fileName)))
-        outputs.append(try prepared(hfConfig.generationJSON(chat: options.chat), at: FileSystem.join(directory, "generation_config.json")))
+        outputs.append(
+            try prepared(hfConfig.generationJSON(chat: options.chat.instruct), at: FileSystem.join(directory, "generation_config.json")))
         if let tokenizer {
             let files = try HFTokenizerJSON.write(tokenizer, options: tokenizerOptions(tokenizer, config: config, chat: options.chat))
             for (name, bytes) in files.named { outputs.append(try prepared(bytes, at: FileSystem.join(directory, name))) }
@@ -198,10 +201,9 @@ public enum HFExporter {
 
     /// The chat template and end-of-turn eos for instruct models, the context length as
     /// `model_max_length`.
-    static func tokenizerOptions(_ tokenizer: any Tokenizer, config: LlamaConfig, chat: Bool) -> HFTokenizerJSON.WriteOptions {
-        let template = ChatTemplate.forTokenizer(tokenizer)
-        let eos = chat && template == .llama3 ? "<|eot_id|>" : nil
-        return .init(eosToken: eos, chatTemplate: chat ? template.text : nil, modelMaxLength: config.contextLength)
+    static func tokenizerOptions(_ tokenizer: any Tokenizer, config: LlamaConfig, chat: ChatSetup) -> HFTokenizerJSON.WriteOptions {
+        let eos = chat.instruct && tokenizer is Llama3Tokenizer ? "<|eot_id|>" : nil
+        return .init(eosToken: eos, chatTemplate: chat.template, modelMaxLength: config.contextLength)
     }
 
     private static func fiveDigits(_ number: Int) -> String {

@@ -25,8 +25,9 @@ public enum TokenizerMetadata {
         return merges
     }
 
-    /// Llama 3 (tiktoken) → `gpt2` with the `llama-bpe` pre-tokenizer.
-    public static func llama3(_ tokenizer: Llama3Tokenizer) -> [(String, GGUFValue)] {
+    /// Llama 3 (tiktoken) → `gpt2` with the `llama-bpe` pre-tokenizer; for an instruct model the
+    /// eos id is end-of-turn, as llama.cpp's converter takes it from Meta's instruct releases.
+    public static func llama3(_ tokenizer: Llama3Tokenizer, instruct: Bool = false) -> [(String, GGUFValue)] {
         let ranks = tokenizer.ranks
         let strings = (0..<ranks.count).map { ByteLevelText.string(ranks.bytes(of: $0)) }
         let tokens = (strings + tokenizer.specialTokens.names).map { GGUFValue.string($0) }
@@ -38,7 +39,10 @@ public enum TokenizerMetadata {
             ("tokenizer.ggml.token_type", .array(.i32, types)),
             ("tokenizer.ggml.merges", .array(.string, llama3Merges(ranks, tokens: strings).map { .string($0) })),
             ("tokenizer.ggml.bos_token_id", .u32(UInt32(tokenizer.bosID))),
-            ("tokenizer.ggml.eos_token_id", .u32(UInt32(tokenizer.eosID))),
+            (
+                "tokenizer.ggml.eos_token_id",
+                .u32(UInt32(instruct ? tokenizer.specialID("<|eot_id|>") ?? tokenizer.eosID : tokenizer.eosID))
+            ),
         ]
         if let eot = tokenizer.specialID("<|eot_id|>") { out.append(("tokenizer.ggml.eot_token_id", .u32(UInt32(eot)))) }
         if let eom = tokenizer.specialID("<|eom_id|>") { out.append(("tokenizer.ggml.eom_token_id", .u32(UInt32(eom)))) }

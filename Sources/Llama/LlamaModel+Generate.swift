@@ -14,12 +14,15 @@ extension LlamaModel {
         public var decodeTokensPerSecond: Double { decodeSteps > 0 ? Double(decodeSteps) / max(decodeSeconds, 1e-9) : 0 }
     }
 
-    /// Runs `prompt`, then samples up to `maxTokens` tokens one at a time, stopping before a
-    /// token in `stopIDs`. `onToken` sees each kept token as it is sampled.
+    /// Runs `prompt` (after what the cache already holds), then samples up to `maxTokens` tokens
+    /// one at a time, stopping before a token in `stopIDs` or when `shouldStop` says so (Ctrl-C
+    /// in a chat). `onToken` sees each kept token as it is sampled. The cache then holds the
+    /// prompt and the first `decodeSteps` generated tokens.
     /// - Throws: `InputError` for a prompt token outside the vocabulary or a sequence longer
     ///   than the cache; whatever `onToken` throws.
     public func generate(
-        prompt: [Int], maxTokens: Int, sampler: inout Sampler, stopIDs: Set<Int>, onToken: (Int) throws -> Void = { _ in }
+        prompt: [Int], maxTokens: Int, sampler: inout Sampler, stopIDs: Set<Int>, shouldStop: () -> Bool = { false },
+        onToken: (Int) throws -> Void = { _ in }
     ) throws -> Generation {
         var result = Generation(promptTokens: prompt.count)
         let vocab = config.vocabSize
@@ -27,12 +30,12 @@ extension LlamaModel {
         var logits = try forward(prompt, logits: .last)
         result.prefillSeconds = Double(DispatchTime.now().uptimeNanoseconds - prefillStart) / 1e9
         let decodeStart = DispatchTime.now().uptimeNanoseconds
-        while result.ids.count < maxTokens {
+        while result.ids.count < maxTokens && !shouldStop() {
             let next = sampler.sample(logits[0..<vocab])
             if stopIDs.contains(next) { break }
             result.ids.append(next)
             try onToken(next)
-            if result.ids.count == maxTokens { break }
+            if result.ids.count == maxTokens || shouldStop() { break }
             logits = try forward([next], logits: .last)
             result.decodeSteps += 1
         }

@@ -93,6 +93,12 @@ public final class LlamaModel {
     /// Forgets the cached positions.
     public func reset() { position = 0 }
 
+    /// Keeps only the first `count` cached positions (a chat whose new prompt shares them).
+    public func rewind(to count: Int) {
+        precondition(count >= 0 && count <= position)
+        position = count
+    }
+
     /// Which positions of a block get logits.
     public enum Logits: Sendable { case all, last }
 

@@ -104,3 +104,25 @@ private struct Llama3Specials {
             + tokenizer.encode("\n\n", bos: false, eos: false, allowSpecial: false)
     }
 }
+
+extension ChatMessage {
+    /// A dialog from JSON: `[{"role": "system" | "user" | "assistant" | "tool", "content": "…"}, …]`.
+    /// - Throws: `InputError` naming the message for anything else (an unknown role included).
+    public static func dialog(json bytes: [UInt8], file: String? = nil) throws -> [ChatMessage] {
+        try attributing(to: file ?? "") {
+            guard let messages = try JSONParser.parse(bytes).array else {
+                throw InputError(.malformed, "a dialog is a JSON array of {\"role\", \"content\"} objects")
+            }
+            return try messages.enumerated().map { i, value in
+                guard let object = value.object, let role = object["role"]?.string, let content = object["content"]?.string else {
+                    throw InputError(.malformed, "message \(i + 1): expected {\"role\": string, \"content\": string}")
+                }
+                guard let known = Role(rawValue: role) else {
+                    let roles = Role.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw InputError(.malformed, "message \(i + 1) has the role '\(role)': expected one of \(roles)")
+                }
+                return ChatMessage(known, content)
+            }
+        }
+    }
+}

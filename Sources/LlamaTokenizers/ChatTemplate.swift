@@ -1,7 +1,8 @@
-/// The Jinja chat templates written into `tokenizer_config.json` (and, later, GGUF's
-/// `tokenizer.chat_template`) for instruct models: the texts of Meta's Hugging Face releases
-/// (Meta-Llama-3-8B-Instruct, Llama-2-7b-chat-hf), which transformers' `apply_chat_template`
-/// renders and llama.cpp recognises by their markers (`docs/hf-format.md` §6).
+/// Meta's chat formats: the Jinja templates written into GGUF's `tokenizer.chat_template` and
+/// `tokenizer_config.json` for instruct models, whose rendering, tokenized, gives the ids of
+/// Meta's own chat code (`encodeDialogPrompt`, `ChatFormat.swift`); transformers'
+/// `apply_chat_template` renders them and llama.cpp recognises them by their markers
+/// (`docs/chat.md` §2).
 public enum ChatTemplate: String, Sendable, CaseIterable {
     case llama3
     case llama2
@@ -14,9 +15,11 @@ public enum ChatTemplate: String, Sendable, CaseIterable {
     public var text: String {
         switch self {
         case .llama3:
-            return "{% set loop_messages = messages %}{% for message in loop_messages %}"
-                + "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}"
-                + "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+            // Meta's ChatFormat, not the trimming template of the Hugging Face releases: content is
+            // kept as given and the tool role is written `ipython` (docs/chat.md §2).
+            return "{% for message in messages %}{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+                + "{% set role = 'ipython' if message['role'] == 'tool' else message['role'] %}"
+                + "{{ '<|start_header_id|>' + role + '<|end_header_id|>\\n\\n' + message['content'] + '<|eot_id|>' }}{% endfor %}"
                 + "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
         case .llama2:
             return "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"

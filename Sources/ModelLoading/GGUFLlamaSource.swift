@@ -18,26 +18,8 @@ public final class GGUFLlamaSource: TensorSource {
 
     public init(_ file: GGUFFile) {
         self.file = file
-        var infos: [TensorInfo] = []
-        var ggufName: [String: String] = [:]
-        for var info in file.tensorInfos {
-            let meta = GGUFNames.meta(for: info.name) ?? info.name
-            guard ggufName[meta] == nil else { continue }
-            ggufName[meta] = info.name
-            if meta != info.name { info.location = "\(info.name) @ \(info.location)" }
-            info.name = meta
-            infos.append(info)
-        }
-        tiedOutput = ggufName["output.weight"] == nil && ggufName["tok_embeddings.weight"] != nil
-        if tiedOutput, var embedding = infos.first(where: { $0.name == "tok_embeddings.weight" }) {
-            embedding.name = "output.weight"
-            embedding.location = "tied to token_embd.weight"
-            ggufName["output.weight"] = "token_embd.weight"
-            infos.append(embedding)
-        }
-        tensorInfos = infos
-        self.ggufName = ggufName
-        infoByName = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0) })
+        let naming = MetaNaming(file.tensorInfos, metaName: GGUFNames.meta(for:))
+        (tensorInfos, ggufName, infoByName, tiedOutput) = (naming.infos, naming.storedName, naming.infoByName, naming.tiedOutput)
     }
 
     public func info(named name: String) -> TensorInfo? { infoByName[name] }

@@ -21,25 +21,8 @@ public final class HFLlamaSource: TensorSource {
     public init(base: any TensorSource, headDim: Int) {
         self.base = base
         self.headDim = headDim
-        var infos: [TensorInfo] = []
-        var hfName: [String: String] = [:]
-        for var info in base.tensorInfos where !HFNames.isDerivedBuffer(info.name) {
-            let meta = HFNames.meta(for: info.name) ?? info.name
-            hfName[meta] = info.name
-            if meta != info.name { info.location = "\(info.name) @ \(info.location)" }
-            info.name = meta
-            infos.append(info)
-        }
-        tiedOutput = hfName["output.weight"] == nil && hfName["tok_embeddings.weight"] != nil
-        if tiedOutput, var embedding = infos.first(where: { $0.name == "tok_embeddings.weight" }) {
-            embedding.name = "output.weight"
-            embedding.location = "tied to model.embed_tokens.weight"
-            hfName["output.weight"] = "model.embed_tokens.weight"
-            infos.append(embedding)
-        }
-        tensorInfos = infos
-        self.hfName = hfName
-        infoByName = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0) })
+        let naming = MetaNaming(base.tensorInfos.filter { !HFNames.isDerivedBuffer($0.name) }, metaName: HFNames.meta(for:))
+        (tensorInfos, hfName, infoByName, tiedOutput) = (naming.infos, naming.storedName, naming.infoByName, naming.tiedOutput)
     }
 
     public func info(named name: String) -> TensorInfo? { infoByName[name] }

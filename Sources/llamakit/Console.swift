@@ -1,13 +1,17 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
 
+private let interruptFlag = Atomic<Bool>(false)
+
 /// Results go to stdout, messages to stderr (`docs/architecture.md` §4).
 enum Console {
-    static func error(_ text: String) {
-        let line = Array((text + "\n").utf8)
+    static func error(_ text: String, newline: Bool = true) {
+        let line = Array((text + (newline ? "\n" : "")).utf8)
         _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
     }
 
@@ -19,6 +23,15 @@ enum Console {
     }
 
     static var stdoutIsTerminal: Bool { isatty(1) != 0 }
+    static var stdinIsTerminal: Bool { isatty(0) != 0 }
+
+    /// From now on Ctrl-C sets `interrupted` instead of ending the program (a chat's answer stops).
+    static func watchInterrupts() {
+        signal(SIGINT) { _ in interruptFlag.store(true, ordering: .relaxed) }
+    }
+
+    static var interrupted: Bool { interruptFlag.load(ordering: .relaxed) }
+    static func clearInterrupt() { interruptFlag.store(false, ordering: .relaxed) }
     static var stderrIsTerminal: Bool { isatty(2) != 0 }
 
     /// Rewrites the current stderr line (progress on a terminal).

@@ -36,10 +36,17 @@ struct ConvertCommand: ParsableCommand {
     var maxShardSize: ByteSize?
 
     @Flag(
+        name: [.customLong("instruct"), .customLong("chat")],
         help:
-            "With --to hf: an instruct/chat model (eos ids include end-of-turn; sampling defaults). Default: a directory name containing Instruct or chat."
+            "An instruct/chat model: the chat template is written, and for Llama 3 end-of-turn is the eos id so runtimes stop there. Default: a directory name containing Instruct or chat."
     )
-    var chat = false
+    var instruct = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The chat template to write: llama3, llama2, none, or a Jinja template file (default: the model family's for instruct models, none otherwise).",
+            valueName: "name|file"))
+    var chatTemplate: String?
 
     @Option(
         help:
@@ -72,8 +79,8 @@ struct ConvertCommand: ParsableCommand {
             if vocabOnly || ropeScalingFactor != nil || !mix.isEmpty {
                 throw ValidationError("--vocab-only, --rope-scaling-factor and the mix options are for GGUF output, not --to hf")
             }
-        } else if maxShardSize != nil || chat {
-            throw ValidationError("--max-shard-size and --chat are for --to hf")
+        } else if maxShardSize != nil {
+            throw ValidationError("--max-shard-size is for --to hf")
         }
     }
 
@@ -87,12 +94,14 @@ struct ConvertCommand: ParsableCommand {
             let target = type ?? .lossless(for: checkpoint.source.info(named: "tok_embeddings.weight")?.dtype)
             let name =
                 self.name ?? FileSystem.baseName(checkpoint.path.hasSuffix("/") ? String(checkpoint.path.dropLast()) : checkpoint.path)
+            let (chat, chatNotes) = try chatSetup(opened)
             let terminal = Console.stderrIsTerminal
             let summary = try Converter.convert(
                 source: checkpoint.source, config: config, tokenizer: tokenizer,
                 options: .init(
                     type: target, overrides: try mix.overrides(), importance: try mix.importance(), name: name,
-                    ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads, sync: !writing.noSync),
+                    ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads, sync: !writing.noSync,
+                    chat: chat),
                 to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
@@ -102,6 +111,7 @@ struct ConvertCommand: ParsableCommand {
             var notes = ["\(summary.tensorCount) tensors", target.rawValue, config.family.rawValue]
             if summary.droppedTiedOutput { notes.append("output.weight tied to token_embd (dropped)") }
             if let factor = summary.ropeScalingFactor { notes.append("rope_freqs with scaling factor \(factor)") }
+            notes += chatNotes
             print("wrote \(output): " + notes.joined(separator: ", "))
             if !vocabOnly { for line in MixOptions.describe(summary.report) { print("  " + line) } }
         }
@@ -113,15 +123,24 @@ extension ConvertCommand {
         case gguf, hf
     }
 
-    /// Instruct and chat releases say so in their directory names (Meta-Llama-3.1-8B-Instruct, Llama-2-7b-chat).
-    static func looksLikeChat(_ path: String) -> Bool {
-        let name = FileSystem.baseName(path.hasSuffix("/") ? String(path.dropLast()) : path).lowercased()
-        return name.contains("instruct") || name.contains("chat")
+    /// The chat template and instruct eos for this checkpoint, and how it was chosen (for the output).
+    func chatSetup(_ opened: ModelFiles.Checkpoint) throws -> (setup: ChatSetup, notes: [String]) {
+        let instruct = self.instruct || ChatSetup.looksInstruct(opened.path)
+        let setup = try ChatSetup.resolve(
+            choice: chatTemplate.map(ChatSetup.Choice.init), instruct: instruct, tokenizer: opened.tokenizer)
+        var notes: [String] = []
+        if instruct { notes.append(self.instruct ? "instruct model" : "instruct model (from the directory name)") }
+        if let template = setup.template, opened.tokenizer != nil {
+            let named = ChatTemplate.allCases.first { $0.text == template }
+            notes.append("chat template " + (named?.rawValue ?? "from \(chatTemplate ?? "")"))
+        }
+        if instruct, opened.tokenizer is Llama3Tokenizer { notes.append("eos = <|eot_id|>") }
+        return (setup, notes)
     }
 
     func exportHF(_ opened: ModelFiles.Checkpoint) throws {
         let target = type ?? .lossless(for: opened.source.info(named: "tok_embeddings.weight")?.dtype)
-        let chat = self.chat || Self.looksLikeChat(opened.path)
+        let (chat, chatNotes) = try chatSetup(opened)
         let terminal = Console.stderrIsTerminal
         let summary = try HFExporter.export(
             source: opened.source, config: opened.config, tokenizer: opened.tokenizer,
@@ -137,7 +156,7 @@ extension ConvertCommand {
         var notes = ["\(summary.tensorCount) tensors", target.rawValue, opened.config.family.rawValue]
         notes.append(summary.shardCount == 1 ? "1 file" : "\(summary.shardCount) shards")
         if summary.tiedEmbedding { notes.append("tie_word_embeddings (lm_head is the embedding)") }
-        if chat { notes.append("chat model") }
+        notes += chatNotes
         print("wrote \(output): " + notes.joined(separator: ", "))
         print("  files: " + summary.files.joined(separator: ", "))
     }

@@ -10,7 +10,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Generate text with LlamaKit's reference forward pass.",
         discussion: """
-            MODEL is a .gguf file (the tokenizer comes from its metadata) or a Meta checkpoint directory (its tokenizer.model). The prompt gets the beginning-of-text token; generated text streams to stdout as it comes and stops after -n tokens or at end-of-text / end-of-turn. Speeds go to stderr.
+            MODEL is a .gguf file (the tokenizer comes from its metadata) or a Meta checkpoint directory (its tokenizer.model). With --chat, the dialog is encoded exactly as Meta's chat format does (Llama 3 headers and end-of-turn, or Llama 2's [INST]/<<SYS>>), answers stop at end-of-turn, and the KV cache is kept across turns. Otherwise the prompt gets the beginning-of-text token; generated text streams to stdout as it comes and stops after -n tokens or at end-of-text / end-of-turn. Speeds go to stderr.
 
             Temperature 0 (the default) is greedy and deterministic; otherwise tokens are sampled from the top-p nucleus with a seeded generator (--seed makes a run repeatable).
 
@@ -19,6 +19,8 @@ struct GenerateCommand: ParsableCommand {
               llamakit generate Meta-Llama-3.1-8B/ --prompt-tokens 128000,791,6864 --json
               llamakit generate model.gguf --prompt "Once upon a time" --temperature 0.8 --top-p 0.9 --seed 7
               llamakit generate model.gguf --text-file prompt.txt --show-tokens -n 64
+              llamakit generate llama-3.1-8b-instruct-q4_k_m.gguf --chat --system "Answer briefly." --message "Name a colour." --message "Another?"
+              llamakit generate llama-3.1-8b-instruct-q4_k_m.gguf --chat        (a conversation on the terminal: Ctrl-C stops an answer, Ctrl-D ends)
             """
     )
 
@@ -45,13 +47,21 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Seed of the sampler.")
     var seed: UInt64 = 0
 
+    @OptionGroup var chatting: ChatOptions
+
     @OptionGroup var threading: ThreadOptions
 
     @Flag(help: "Print {ids, text, prefill_tokens_per_s, decode_tokens_per_s} as JSON instead of streaming.")
     var json = false
 
     func validate() throws {
-        if [prompt != nil, promptTokens != nil, text.isGiven].filter({ $0 }).count != 1 {
+        if chatting.chat {
+            if prompt != nil || promptTokens != nil || text.isGiven {
+                throw ValidationError("--chat takes --system, --message and --dialog (or a conversation on the terminal), not --prompt")
+            }
+        } else if chatting.isGiven {
+            throw ValidationError("--system, --message, --dialog and --ctx are for --chat")
+        } else if [prompt != nil, promptTokens != nil, text.isGiven].filter({ $0 }).count != 1 {
             throw ValidationError("give exactly one of --prompt (or --text, --text-file) and --prompt-tokens")
         }
         if n < 0 || n > 1 << 20 { throw ValidationError("-n must be 0…1048576") }
@@ -60,6 +70,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        if chatting.chat { return try runChat() }
         try reportingErrors {
             // The prompt's length is known before the model is built only for ids; text needs the tokenizer first.
             var ids: [Int] = []
@@ -77,10 +88,12 @@ struct GenerateCommand: ParsableCommand {
             if !json, let prompt { Console.out(prompt) }
             var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
             var stream = tokenizer.map { StreamingDecoder($0) }
-            let generation = try model.generate(prompt: ids, maxTokens: n, sampler: &sampler, stopIDs: tokenizer?.stopIDs ?? []) { id in
-                guard !json else { return }
-                Console.out(try stream?.append(id) ?? "\(id) ")
-            }
+            let generation = try model.generate(
+                prompt: ids, maxTokens: n, sampler: &sampler, stopIDs: tokenizer?.stopIDs ?? [],
+                onToken: { id in
+                    guard !json else { return }
+                    Console.out(try stream?.append(id) ?? "\(id) ")
+                })
             let text = try tokenizer?.decode(generation.ids) ?? ""
             let (prefillRate, decodeRate) = (generation.prefillTokensPerSecond, generation.decodeTokensPerSecond)
             if json {

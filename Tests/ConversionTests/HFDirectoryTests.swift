@@ -231,9 +231,10 @@ extension HFExportTests {
     static func exportWithTokenizer(_ meta: String, chat: Bool = false) throws -> String {
         let checkpoint = try ModelFiles.openCheckpoint(HFDirectoryTests.meta(meta), requireTokenizer: true)
         let directory = NSTemporaryDirectory() + "llamakit-export-\(UUID().uuidString)"
+        let setup = try ChatSetup.resolve(choice: nil, instruct: chat, tokenizer: checkpoint.tokenizer)
         _ = try HFExporter.export(
             source: checkpoint.source, config: checkpoint.config, tokenizer: checkpoint.tokenizer,
-            options: .init(chat: chat, sentencePieceModel: checkpoint.tokenizerPath), to: directory)
+            options: .init(chat: setup, sentencePieceModel: checkpoint.tokenizerPath), to: directory)
         return directory
     }
 

@@ -43,7 +43,7 @@ import Testing
         ),
         (
             ["convert", "fixtures/llama3-tiny", "-o", "/tmp/x.gguf", "--max-shard-size", "1GB"],
-            "--max-shard-size and --chat are for --to hf"
+            "--max-shard-size is for --to hf"
         ),
         (["convert", "fixtures/llama3-tiny", "-o", "/tmp/hf-x", "--to", "hf", "--max-shard-size", "lots"], "--max-shard-size"),
         (["convert", "fixtures/llama3-tiny", "-o", "/dev/null/hf", "--to", "hf"], "cannot create the directory"),

@@ -51,7 +51,9 @@ import Testing
     @Test(arguments: refused.indices)
     func dialogsTheFormatCannotExpressAreRefused(_ i: Int) throws {
         let (template, dialog, message) = Self.refused[i]
-        let error = try #require(throws: InputError.self) { try template.encodeDialogPrompt(dialog, with: Self.tokenizer(template.rawValue)) }
+        let error = try #require(throws: InputError.self) {
+            try template.encodeDialogPrompt(dialog, with: Self.tokenizer(template.rawValue))
+        }
         #expect(error.kind == .malformed && error.message.contains(message), "\(error)")
     }
 
