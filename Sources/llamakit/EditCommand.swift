@@ -1,7 +1,6 @@
 import ArgumentParser
-import BinaryIO
+import Conversion
 import GGUF
-import LlamaTokenizers
 
 struct EditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +16,7 @@ struct EditCommand: ParsableCommand {
             Examples:
               llamakit edit model.gguf --chat-template llama3
               llamakit edit model.gguf --chat-template my-template.jinja -o chat.gguf
+              llamakit edit model.gguf --chat-template none
               llamakit edit model.gguf --set general.name="Llama 3.1 8B Instruct"
               llamakit edit model.gguf --set llama.context_length=8192 --remove general.url
               llamakit edit model.gguf --set tokenizer.ggml.eot_token_id:u32=128009
@@ -45,7 +45,8 @@ struct EditCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Set tokenizer.chat_template to Meta's template (llama3, llama2) or a UTF-8 file's text.", valueName: "FILE|NAME"))
+            "Set tokenizer.chat_template to Meta's template (llama3, llama2) or a UTF-8 file's text; none removes it.",
+            valueName: "FILE|NAME|none"))
     var chatTemplate: String?
 
     @Flag(help: "Change keys the tensors or the layout depend on (general.alignment, split.*, …) anyway.")
@@ -58,11 +59,10 @@ struct EditCommand: ParsableCommand {
     var json = false
 
     static let chatTemplateKey = "tokenizer.chat_template"
-    static let chatTemplateFileLimit = 1 << 20
 
     func validate() throws {
         if assignments.isEmpty && removals.isEmpty && chatTemplate == nil {
-            throw ValidationError("nothing to change: give --set KEY=VALUE, --remove KEY or --chat-template FILE|NAME")
+            throw ValidationError("nothing to change: give --set KEY=VALUE, --remove KEY or --chat-template FILE|NAME|none")
         }
         if type != nil && (assignments.count != 1 || assignments[0].type != nil) {
             throw ValidationError("--type gives the type of a single --set without its own; with several, write --set KEY:TYPE=VALUE")
@@ -81,19 +81,15 @@ struct EditCommand: ParsableCommand {
     /// The command line's edits in order: --set, --chat-template, --remove.
     private func edits() throws -> [GGUFEditor.Edit] {
         var edits = assignments.map { GGUFEditor.Edit.set(key: $0.key, text: $0.value, type: $0.type ?? type) }
+        // As `convert --chat-template` reads it: a name, `none`, or a file (`./llama3` for one so named).
         if let chatTemplate {
-            edits.append(.set(key: Self.chatTemplateKey, text: try Self.template(chatTemplate), type: .scalar(.string)))
+            if let text = try ChatSetup.Choice(chatTemplate).text() {
+                edits.append(.set(key: Self.chatTemplateKey, text: text, type: .scalar(.string)))
+            } else {
+                edits.append(.remove(key: Self.chatTemplateKey))
+            }
         }
         return edits + removals.map { .remove(key: $0) }
-    }
-
-    /// Meta's template by name, else the text of the file at `argument` (refused when empty or
-    /// not UTF-8). A file named like a template is given as `./llama3`.
-    static func template(_ argument: String) throws -> String {
-        if let named = ChatTemplate(rawValue: argument) { return named.text }
-        let text = try FileSystem.readText(argument, limit: chatTemplateFileLimit)
-        guard !text.isEmpty else { throw InputError(.malformed, "the chat template file is empty", file: argument) }
-        return text
     }
 }
 

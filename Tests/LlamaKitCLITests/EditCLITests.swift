@@ -33,6 +33,21 @@ import Testing
         #expect(try GGUFFile(path: path).value("tokenizer.chat_template") == .string(template.text))
     }
 
+    /// `none` removes the template, as `--remove tokenizer.chat_template` does (and like it, is
+    /// refused when there is none).
+    @Test func chatTemplateNoneRemovesIt() throws {
+        let (directory, path) = try Self.model()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        #expect(try Self.run(["edit", path, "--chat-template", "llama2"]).status == 0)
+        let removed = try Self.run(["edit", path, "--chat-template", "none"])
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(removed.stdout.contains("\n  tokenizer.chat_template  removed  was string \"{% if messages[0]['role'] == 'system' %}"))
+        #expect(try GGUFFile(path: path).value("tokenizer.chat_template") == nil)
+        let again = try Self.run(["edit", path, "--chat-template", "none"])
+        #expect(again.status == 2)
+        #expect(again.stderr.hasSuffix("key 'tokenizer.chat_template': is not in the file: nothing to remove\n"))
+    }
+
     @Test func chatTemplateFromAUTF8File() throws {
         let (directory, path) = try Self.model()
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -155,7 +170,7 @@ import Testing
     }
 
     @Test(arguments: [
-        ([String](), "Error: nothing to change: give --set KEY=VALUE, --remove KEY or --chat-template FILE|NAME"),
+        ([String](), "Error: nothing to change: give --set KEY=VALUE, --remove KEY or --chat-template FILE|NAME|none"),
         (["--set", "a=1", "--set", "b=2", "--type", "u8"], "Error: --type gives the type of a single --set without its own"),
         (["--set", "a"], "Error: The value 'a' is invalid for '--set <KEY[:TYPE]=VALUE>'"),
         (["--set", "a=1", "--type", "array[array[u8]]"], "Error: The value 'array[array[u8]]' is invalid for '--type <TYPE>'"),
