@@ -49,6 +49,9 @@ extension SIMD8 where Scalar == Float {
     }
 }
 
+/// The same operations on 16 lanes, spelled out again rather than written once over `SIMD`:
+/// generic code gets the protocol's lane-by-lane operators (see `LaneSearch`), which is what
+/// these helpers exist to avoid.
 extension SIMD16 where Scalar == Float {
     /// The lanes' bits as a mask vector, whose `.&`, `.|`, `.!` are single vector instructions
     /// (the integer vectors' bitwise operators are generic lane loops).
