@@ -129,9 +129,10 @@ public struct GGUFWriter {
             // Later members carry no general.alignment, so readers take them at GGUF's default.
             var member = GGUFWriter(alignment: index == 0 ? alignment : 32)
             if index == 0 { member.metadata = metadata }
+            // llama-gguf-split's order: it sets split.count last, once it knows the count.
             member.add(GGUFSplit.numberKey, .u16(UInt16(index)))
-            member.add(GGUFSplit.countKey, .u16(UInt16(groups.count)))
             member.add(GGUFSplit.tensorCountKey, .i32(Int32(tensors.count)))
+            member.add(GGUFSplit.countKey, .u16(UInt16(groups.count)))
             member.tensors = Array(tensors[range])
             return (member, GGUFSplit.path(prefix: prefix, index: index, count: groups.count), range)
         }
