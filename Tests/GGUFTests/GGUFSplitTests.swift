@@ -87,6 +87,8 @@ import Testing
             #expect(member.value(GGUFSplit.countKey) == .u16(UInt16(files.count)))
             #expect(member.value(GGUFSplit.tensorCountKey) == .i32(7))
             #expect((index == 0) == (member.value("general.name") != nil))
+            // llama-gguf-split's key order (it sets split.count last), so the bytes are its bytes.
+            #expect(member.metadata.suffix(3).map(\.key) == ["split.no", "split.tensors.count", "split.count"])
         }
     }
 
