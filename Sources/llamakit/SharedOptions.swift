@@ -53,7 +53,7 @@ struct SplitOptions: ParsableArguments {
 
     /// "wrote …" for one file or a set.
     static func wrote(_ files: [String]) -> String {
-        files.count == 1 ? "wrote \(files[0])" : "wrote \(files.count) files \(files[0]) … \(files[files.count - 1])"
+        files.count == 1 ? "wrote \(files[0])" : "wrote \(files.count) files"
     }
 }
 
