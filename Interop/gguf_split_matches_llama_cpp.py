@@ -36,6 +36,9 @@ CASES = [
 # llama-gguf-split takes whole M/G only; a 1M limit cuts the demo model (≈0.8 MB) only when a
 # fixture is big enough, so the size rows use the smallest unit it accepts.
 SIZE_CASES = [("demo", ["--type", "f32"], ["--split-max-size", "1M"])]
+# `quantize` writes through the same writer: its split output against llama-gguf-split of its
+# unsplit output (the input is the fixture converted to f16).
+QUANTIZE_CASES = [("demo", ["--type", "q4_k_m"], ["--split-max-tensors", "6"])]
 
 
 def run(args):
@@ -71,16 +74,23 @@ def merged_matches(unsplit, merged):
     return None
 
 
-def check(fixture, convert_args, split_args, work):
-    tag = f"{fixture} {' '.join(convert_args)} {' '.join(split_args)}".replace("  ", " ")
-    base = os.path.join(work, fixture + "".join(convert_args).replace("-", "_"))
+def check(fixture, convert_args, split_args, work, quantize=False):
+    tag = f"{'quantize ' if quantize else ''}{fixture} {' '.join(convert_args)} {' '.join(split_args)}".replace("  ", " ")
+    base = os.path.join(work, fixture + "".join(convert_args).replace("-", "_") + ("-q" if quantize else ""))
     unsplit = base + ".gguf"
+    checkpoint = os.path.join(ROOT, "fixtures", fixture)
+    if quantize:
+        source = base + "-f16.gguf"
+        run([LLAMAKIT, "convert", checkpoint, "-o", source, "--type", "f16", "--no-sync"])
+        write = lambda out, extra: run([LLAMAKIT, "quantize", source, out, "--no-sync"] + convert_args + extra)
+    else:
+        write = lambda out, extra: run([LLAMAKIT, "convert", checkpoint, "-o", out, "--no-sync"] + convert_args + extra)
     if not os.path.exists(unsplit):
-        run([LLAMAKIT, "convert", os.path.join(ROOT, "fixtures", fixture), "-o", unsplit, "--no-sync"] + convert_args)
+        write(unsplit, [])
     theirs = base + "-theirs" + split_args[1]
     ours = base + "-ours" + split_args[1]
     run([SPLIT, "--split"] + split_args + [unsplit, theirs])
-    run([LLAMAKIT, "convert", os.path.join(ROOT, "fixtures", fixture), "-o", ours + ".gguf", "--no-sync"] + convert_args + split_args)
+    write(ours + ".gguf", split_args)
     a, b = members(theirs), members(ours)
     problems = []
     if [os.path.basename(p).replace("-theirs", "-ours") for p in a] != [os.path.basename(p) for p in b]:
@@ -101,6 +111,7 @@ def check(fixture, convert_args, split_args, work):
 def main():
     with tempfile.TemporaryDirectory() as work:
         results = [check(f, c, s, work) for f, c, s in CASES + SIZE_CASES]
+        results += [check(f, c, s, work, quantize=True) for f, c, s in QUANTIZE_CASES]
     print(f"{sum(results)}/{len(results)} cases byte-identical to llama-gguf-split, merged back by it")
     return 0 if all(results) else 1
 
