@@ -51,10 +51,14 @@ demo: release
 	@$(BIN) convert fixtures/k256 -o $(DEMO)/k256-q4_k_m.gguf --type q4_k_m
 	@$(BIN) verify $(DEMO)/k256-q4_k_m.gguf --reference fixtures/k256/reference/reference.pth | tail -3
 	@echo
-	@echo "== 7. llamakit tokenize --tokenizer fixtures/demo/tokenizer.model --bos 'The king saw a small boat.'"
+	@echo "== 7. llamakit perplexity: the base's log-probabilities over a held-out text, then Q4_K_M against them   (llama-perplexity's method)"
+	@$(BIN) perplexity fixtures/k256 --text-file fixtures/text/grammar.txt --ctx 64 --save-logits $(DEMO)/k256.logits --no-sync | tail -2
+	@$(BIN) perplexity $(DEMO)/k256-q4_k_m.gguf --kl-base $(DEMO)/k256.logits | grep -E "^PPL|Mean    KLD|Same top p"
+	@echo
+	@echo "== 8. llamakit tokenize --tokenizer fixtures/demo/tokenizer.model --bos 'The king saw a small boat.'"
 	@$(BIN) tokenize --tokenizer fixtures/demo/tokenizer.model --bos "The king saw a small boat."
 	@echo
-	@echo "== 8. llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
+	@echo "== 9. llamakit inspect fixtures/hostile/global-os-system.pth   (a pickle that would run os.system)"
 	@$(BIN) inspect fixtures/hostile/global-os-system.pth || echo "(refused, exit $$?)"
 
 $(LLAMA3_TOKENIZER):

@@ -97,48 +97,27 @@ public enum Perplexity {
                 file: request.textLabel)
         }
         if let limit = request.chunks { chunks = min(chunks, limit) }
-        let baseModel = try request.klBaseModel.map { path -> LlamaModel in
-            let model = try ModelFiles.open(path, maxSequenceLength: context, threads: request.threads).model
-            guard model.config.vocabSize == vocab else {
-                throw InputError(.mismatch, "vocabulary \(model.config.vocabSize) differs from the model's \(vocab)", file: path)
-            }
-            return model
-        }
-        let writer = try request.saveLogits.map {
-            try LogitsFile.Writer(path: $0, context: context, vocab: vocab, chunks: chunks, tokens: tokens[0..<(chunks * context)])
-        }
+        let baseSource = try BaseSource(request, stored: base, context: context, vocab: vocab, chunks: chunks, tokens: tokens)
         let run = Evaluation(
             model: opened.model, tokens: tokens, bos: opened.tokenizer?.bosID ?? tokens[0], context: context, threads: request.threads)
         let start = DispatchTime.now().uptimeNanoseconds
-        var perChunk: [Double] = []
-        var kld = (base != nil || baseModel != nil) ? KLDAccumulator() : nil
-        var nll = NLLAccumulator()
+        var tally = Tally(comparing: baseSource.compares)
         for chunk in 0..<chunks {
-            if let base {
-                try base.withRows(ofChunk: chunk) { rows in try run.compare(chunk: chunk, base: rows, into: &kld!) }
-            } else if let baseModel {
-                let rows = try run.baseRows(chunk: chunk, of: baseModel)
-                try rows.withUnsafeBufferPointer { rows in try run.compare(chunk: chunk, base: rows, into: &kld!) }
-            } else if let writer {
-                let rows = try run.baseRows(chunk: chunk, of: opened.model, nll: &nll)
-                try rows.withUnsafeBufferPointer { try writer.append($0) }
-            } else {
-                try run.score(chunk: chunk, into: &nll)
-            }
-            perChunk.append(kld?.perplexity ?? nll.perplexity)
+            try run.evaluate(chunk: chunk, base: baseSource, into: &tally)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             progress(
                 Progress(
-                    chunk: chunk + 1, chunks: chunks, perplexity: perChunk.last!, meanKLD: kld?.meanKLD,
+                    chunk: chunk + 1, chunks: chunks, perplexity: tally.perChunk.last!, meanKLD: tally.kld?.meanKLD,
                     tokensPerSecond: Double((chunk + 1) * context) / max(seconds, 1e-9)))
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        try writer?.commit(sync: request.sync)
-        let summary = kld?.summary()
+        if case .saving(let writer) = baseSource { try writer.commit(sync: request.sync) }
+        let summary = tally.kld?.summary()
         return Result(
             format: opened.format, weightType: opened.model.weightType.rawValue, textTokens: tokens.count, context: context, chunks: chunks,
-            scored: chunks * (context - 1 - context / 2), perplexity: summary?.perplexity.mean ?? nll.perplexity,
-            perplexityError: summary?.perplexity.error ?? nll.perplexityError, chunkPerplexities: perChunk, kld: summary, seconds: seconds)
+            scored: chunks * run.scoredPerChunk, perplexity: summary?.perplexity.mean ?? tally.nll.perplexity,
+            perplexityError: summary?.perplexity.error ?? tally.nll.perplexityError, chunkPerplexities: tally.perChunk, kld: summary,
+            seconds: seconds)
     }
 
     private static func chooseContext(_ request: Request, base: LogitsFile?) throws -> Int {
@@ -173,6 +152,49 @@ public enum Perplexity {
         }
         return base.tokens
     }
+}
+
+/// Where a run's base log-probabilities come from (a stored file, a model run alongside), or go
+/// (`--save-logits`); `none` for plain perplexity.
+enum BaseSource {
+    case none
+    case stored(LogitsFile)
+    case live(LlamaModel)
+    case saving(LogitsFile.Writer)
+
+    init(_ request: Perplexity.Request, stored: LogitsFile?, context: Int, vocab: Int, chunks: Int, tokens: [Int]) throws {
+        if let stored {
+            self = .stored(stored)
+        } else if let path = request.klBaseModel {
+            let model = try ModelFiles.open(path, maxSequenceLength: context, threads: request.threads).model
+            guard model.config.vocabSize == vocab else {
+                throw InputError(.mismatch, "vocabulary \(model.config.vocabSize) differs from the model's \(vocab)", file: path)
+            }
+            self = .live(model)
+        } else if let path = request.saveLogits {
+            self = .saving(
+                try LogitsFile.Writer(path: path, context: context, vocab: vocab, chunks: chunks, tokens: tokens[0..<(chunks * context)]))
+        } else {
+            self = .none
+        }
+    }
+
+    var compares: Bool {
+        switch self {
+        case .stored, .live: return true
+        case .none, .saving: return false
+        }
+    }
+}
+
+/// The running sums of a run.
+struct Tally {
+    var nll = NLLAccumulator()
+    var kld: KLDAccumulator?
+    /// The perplexity after each chunk.
+    var perChunk: [Double] = []
+
+    init(comparing: Bool) { kld = comparing ? KLDAccumulator() : nil }
 }
 
 /// One model's pass over the chunks of a text.
@@ -223,8 +245,8 @@ struct Evaluation {
         for value in values.elements { nll.add(value) }
     }
 
-    /// `source`'s compressed log-probability rows for chunk `chunk`, and its NLL when asked.
-    func baseRows(chunk: Int, of source: LlamaModel, nll: UnsafeMutablePointer<NLLAccumulator>? = nil) throws -> [UInt16] {
+    /// `source`'s compressed log-probability rows for chunk `chunk`, and each position's NLL.
+    func baseRows(chunk: Int, of source: LlamaModel) throws -> (rows: [UInt16], nll: [Double]) {
         let width = LogProbRow.width(vocab: source.config.vocabSize)
         let rows = SlotArray<UInt16>(count: scoredPerChunk * width, repeating: 0)
         let values = SlotArray<Double>(count: scoredPerChunk, repeating: 0)
@@ -233,12 +255,23 @@ struct Evaluation {
             let k = position - first
             values[k] = rows.withSlots(k * width, width) { LogProbRow.encode(logits, token: targets[position], into: $0) }
         }
-        if let nll { for value in values.elements { nll.pointee.add(value) } }
-        return rows.elements
+        return (rows.elements, values.elements)
     }
 
-    func baseRows(chunk: Int, of source: LlamaModel, nll: inout NLLAccumulator) throws -> [UInt16] {
-        try withUnsafeMutablePointer(to: &nll) { try baseRows(chunk: chunk, of: source, nll: $0) }
+    /// One chunk: scored alone, against a base, or stored as the base.
+    func evaluate(chunk: Int, base: BaseSource, into tally: inout Tally) throws {
+        switch base {
+        case .none: try score(chunk: chunk, into: &tally.nll)
+        case .stored(let file): try file.withRows(ofChunk: chunk) { try compare(chunk: chunk, base: $0, into: &tally.kld!) }
+        case .live(let baseModel):
+            let rows = try baseRows(chunk: chunk, of: baseModel).rows
+            try rows.withUnsafeBufferPointer { try compare(chunk: chunk, base: $0, into: &tally.kld!) }
+        case .saving(let writer):
+            let (rows, nll) = try baseRows(chunk: chunk, of: model)
+            try rows.withUnsafeBufferPointer { try writer.append($0) }
+            nll.forEach { tally.nll.add($0) }
+        }
+        tally.perChunk.append(tally.kld?.perplexity ?? tally.nll.perplexity)
     }
 
     /// KL divergence of chunk `chunk` against stored base rows.
