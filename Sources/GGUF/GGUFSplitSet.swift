@@ -35,22 +35,7 @@ public final class GGUFSplitSet: TensorSource {
         self.path = path
         let first = try GGUFFile(path: path, limits: limits)
         members = try Self.openMembers(first, limits: limits)
-        var tensors: [GGUFFile.TensorInfo] = []
-        var memberIndex: [Int] = []
-        var indexByName: [String: Int] = [:]
-        for (number, member) in members.enumerated() {
-            for tensor in member.tensors {
-                if let earlier = indexByName[tensor.name] {
-                    throw InputError(
-                        .mismatch, "is also in \(members[memberIndex[earlier]].path): a set holds each tensor once",
-                        at: .tensor(tensor.name), file: member.path)
-                }
-                indexByName[tensor.name] = tensors.count
-                tensors.append(tensor)
-                memberIndex.append(number)
-            }
-        }
-        (self.tensors, self.memberIndex, self.indexByName) = (tensors, memberIndex, indexByName)
+        (tensors, memberIndex, indexByName) = try Self.union(members)
         tensorInfos = tensors.map {
             TensorCore.TensorInfo(name: $0.name, dtype: $0.type.dtype, shape: $0.shape, location: "data+\($0.offset)")
         }
@@ -125,6 +110,26 @@ public final class GGUFSplitSet: TensorSource {
         return SplitKeys(
             number: try read(GGUFSplit.numberKey, file.value(GGUFSplit.numberKey)), count: count,
             tensorCount: try read(GGUFSplit.tensorCountKey, file.value(GGUFSplit.tensorCountKey)))
+    }
+
+    /// Every member's tensors in member order, each with its member; a name in two members is refused.
+    private static func union(_ members: [GGUFFile]) throws -> ([GGUFFile.TensorInfo], [Int], [String: Int]) {
+        var tensors: [GGUFFile.TensorInfo] = []
+        var memberIndex: [Int] = []
+        var indexByName: [String: Int] = [:]
+        for (number, member) in members.enumerated() {
+            for tensor in member.tensors {
+                if let earlier = indexByName[tensor.name] {
+                    throw InputError(
+                        .mismatch, "is also in \(members[memberIndex[earlier]].path): a set holds each tensor once",
+                        at: .tensor(tensor.name), file: member.path)
+                }
+                indexByName[tensor.name] = tensors.count
+                tensors.append(tensor)
+                memberIndex.append(number)
+            }
+        }
+        return (tensors, memberIndex, indexByName)
     }
 
     private static func openMembers(_ first: GGUFFile, limits: GGUFFile.Limits) throws -> [GGUFFile] {
