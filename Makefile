@@ -91,11 +91,12 @@ else
 	LLAMAKIT_EXPECT_NATIVE=1 $(SWIFT) test --skip-build $(NATIVE_TEST_FLAGS) --filter '$(NATIVE_TESTS)'
 endif
 
-# gguf-py (the ecosystem's reader) reads every GGUF we write; no torch needed.
+# gguf-py (the ecosystem's reader) reads every GGUF we write or edit; no torch needed.
 interop: deps
 	@python3 -c "import gguf" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check gguf==0.19.0
 	$(SWIFT) build
 	python3 Interop/gguf_py_reads_our_files.py .build/debug/llamakit
+	python3 Interop/gguf_py_reads_edited_files.py .build/debug/llamakit
 
 bench: release $(LLAMA3_TOKENIZER)
 	$(SWIFT) build -c release --static-swift-stdlib --package-path Benchmarks

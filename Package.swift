@@ -71,7 +71,7 @@ let package = Package(
                 "BinaryIO",
             ]
         ),
-        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit", "GGUF"]),
+        .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit", "GGUF", "LlamaTokenizers"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["FuzzHarnesses"]),
     ],
     swiftLanguageModes: [.v6]

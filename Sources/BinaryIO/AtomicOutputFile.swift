@@ -93,8 +93,10 @@ public final class AtomicOutputFile {
 
     private static let bufferSize = 1 << 20
 
+    /// - Parameter permissions: the new file's permission bits exactly (a rewrite in place keeps
+    ///   the old file's); by default 0o644 less the umask.
     /// - Throws: `InputError` with the OS's text when the directory is not writable.
-    public init(path: String) throws {
+    public init(path: String, permissions: UInt32? = nil) throws {
         self.path = path
         let directory = FileSystem.parent(of: path)
         let name = String(path.split(separator: "/").last ?? "")
@@ -103,6 +105,11 @@ public final class AtomicOutputFile {
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw InputError(.io, "cannot create the output next to it: \(String(cString: strerror(errno)))", file: temporaryPath)
+        }
+        if let permissions, fchmod(fd, mode_t(permissions)) != 0 {
+            close(fd)
+            unlink(temporaryPath)
+            throw InputError(.io, "cannot set the output's permissions: \(String(cString: strerror(errno)))", file: temporaryPath)
         }
         buffer.reserveCapacity(Self.bufferSize)
         signalSlot = partialFiles.register(temporaryPath)

@@ -14,6 +14,8 @@
 public final class FileReader: @unchecked Sendable {
     public let path: String
     public let size: Int
+    /// The mode's permission bits (`0o644`), for a rewrite that replaces the file.
+    public let permissions: UInt32
     let fd: Int32
 
     /// - Throws: `InputError` with the OS's text when the file cannot be opened.
@@ -32,6 +34,7 @@ public final class FileReader: @unchecked Sendable {
             throw InputError(.io, "not a regular file", file: path)
         }
         size = Int(info.st_size)
+        permissions = UInt32(info.st_mode & 0o7777)
     }
 
     deinit { close(fd) }

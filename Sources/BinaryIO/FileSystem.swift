@@ -68,6 +68,14 @@ public enum FileSystem {
         guard unlink(path) == 0 else { throw InputError(.io, "cannot remove: \(String(cString: strerror(errno)))", file: path) }
     }
 
+    /// `path` with symbolic links followed: the file a rewrite in place must replace (renaming
+    /// over the link would replace the link). `path` itself when it does not resolve.
+    public static func resolvingLinks(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     /// Everything after the last `/`.
     public static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }

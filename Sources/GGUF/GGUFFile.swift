@@ -36,9 +36,20 @@ public final class GGUFFile: TensorSource {
     private let indexByName: [String: Int]
 
     /// - Throws: `InputError` at the byte offset of the first violation.
-    public init(path: String, limits: Limits = Limits()) throws {
+    public convenience init(path: String, limits: Limits = Limits()) throws {
+        try self.init(mapped: try MappedFile(path: path), limits: limits)
+    }
+
+    /// The file open in `reader`, so that later copies from `reader` read the very file that was
+    /// parsed even if its path is replaced meanwhile.
+    /// - Throws: `InputError` at the byte offset of the first violation.
+    public convenience init(reading reader: FileReader, limits: Limits = Limits()) throws {
+        try self.init(mapped: try reader.map(), limits: limits)
+    }
+
+    private init(mapped: MappedFile, limits: Limits) throws {
+        let path = mapped.path
         self.path = path
-        let mapped = try MappedFile(path: path)
         self.mapped = mapped
         let header = try attributing(to: path) {
             try mapped.withBytes(0..<min(mapped.size, limits.maxMetadataBytes)) { front in

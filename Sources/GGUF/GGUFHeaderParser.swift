@@ -139,7 +139,9 @@ struct GGUFHeaderParser {
         return metadata
     }
 
-    private static func alignment(in metadata: [(key: String, value: GGUFValue)]) throws -> Int {
+    /// The data section's alignment `general.alignment` sets (32 without it).
+    /// - Throws: `InputError` unless it is a u32 power of two.
+    static func alignment(in metadata: [(key: String, value: GGUFValue)]) throws -> Int {
         guard let entry = metadata.first(where: { $0.key == "general.alignment" }) else { return 32 }
         guard case .u32(let value) = entry.value, value > 0, value & (value - 1) == 0 else {
             throw InputError(

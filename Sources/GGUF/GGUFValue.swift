@@ -1,7 +1,42 @@
-/// GGUF metadata value types (`docs/formats.md` §3.2).
-public enum GGUFValueType: UInt32, Sendable {
+/// GGUF metadata value types (`docs/formats.md` §3.2), named as `inspect` prints them and
+/// `edit --type` takes them (gguf-py's `GGUFValueType` in short: `u32` is `UINT32`).
+public enum GGUFValueType: UInt32, Sendable, CaseIterable {
     case u8 = 0, i8 = 1, u16 = 2, i16 = 3, u32 = 4, i32 = 5, f32 = 6, bool = 7, string = 8, array = 9
     case u64 = 10, i64 = 11, f64 = 12
+
+    public var name: String { String(describing: self) }
+
+    public init?(name: String) {
+        guard let type = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = type
+    }
+}
+
+/// A value's whole type: a scalar type, or an array with its element type (arrays do not nest).
+/// Spelled `u32`, `string`, `array[i32]`.
+public enum GGUFTypeSpec: Sendable, Equatable, CustomStringConvertible {
+    case scalar(GGUFValueType)
+    case array(of: GGUFValueType)
+
+    /// Every scalar name, then `array[T]` for the pattern: what `--type` accepts.
+    public static let spellings = GGUFValueType.allCases.filter { $0 != .array }.map(\.name) + ["array[T]"]
+
+    public init?(name: String) {
+        if name.hasPrefix("array[") && name.hasSuffix("]") {
+            guard let element = GGUFValueType(name: String(name.dropFirst(6).dropLast())), element != .array else { return nil }
+            self = .array(of: element)
+        } else {
+            guard let type = GGUFValueType(name: name), type != .array else { return nil }
+            self = .scalar(type)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .scalar(let type): return type.name
+        case .array(let element): return "array[\(element.name)]"
+        }
+    }
 }
 
 /// One metadata value. Arrays are homogeneous and never nested.
@@ -27,5 +62,10 @@ public enum GGUFValue: Sendable, Equatable {
         case .f64: return .f64
         case .array: return .array
         }
+    }
+
+    public var typeSpec: GGUFTypeSpec {
+        if case .array(let element, _) = self { return .array(of: element) }
+        return .scalar(type)
     }
 }

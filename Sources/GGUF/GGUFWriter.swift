@@ -100,15 +100,17 @@ public struct GGUFWriter {
     /// - Returns: the paths written, first member first.
     /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
     ///   the targets are then left as they were.
-    /// - Parameter sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
+    /// - Parameters:
+    ///   - sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
+    ///   - permissions: every output's permission bits (see `AtomicOutputFile.init`).
     @discardableResult
-    public func write(to path: String, split: GGUFSplit.Limit? = nil, sync: Bool = true, fill: (Int, Sink) throws -> Void) throws
-        -> [String]
-    {
+    public func write(
+        to path: String, split: GGUFSplit.Limit? = nil, sync: Bool = true, permissions: UInt32? = nil, fill: (Int, Sink) throws -> Void
+    ) throws -> [String] {
         let members = try self.members(split: split, path: path)
         var files: [AtomicOutputFile] = []
         for member in members {
-            let file = try AtomicOutputFile(path: member.path)
+            let file = try AtomicOutputFile(path: member.path, permissions: permissions)
             files.append(file)
             try member.writer.write(to: file, first: member.range.lowerBound, fill: fill)
             try file.finish(sync: sync)

@@ -14,7 +14,7 @@ struct LlamaKitCommand: ParsableCommand {
         subcommands: [
             InspectCommand.self, ConvertCommand.self, QuantizeCommand.self, VerifyCommand.self, PerplexityCommand.self, DiffCommand.self,
             GenerateCommand.self,
-            TokenizeCommand.self,
+            TokenizeCommand.self, EditCommand.self,
         ]
     )
 
