@@ -211,14 +211,33 @@ public final class AtomicOutputFile {
     /// Without the sync the rename can reach the disk before the data: after a power cut the
     /// target may be empty or partial (a crash of the process alone is still safe).
     public func commit(sync: Bool = true) throws {
+        try finish(sync: sync)
+        try publish()
+    }
+
+    /// Flushes, syncs (unless `sync` is false) and closes the temporary file without renaming
+    /// it: a set of outputs is finished member by member, then published together.
+    public func finish(sync: Bool = true) throws {
+        guard fd >= 0 else { return }
         try flush()
         guard !sync || fsync(fd) == 0 else { throw InputError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: path) }
         close(fd)
         fd = -1
+    }
+
+    /// Renames the finished temporary file over the target.
+    public func publish() throws {
+        precondition(fd < 0, "finish before publishing")
         guard rename(temporaryPath, path) == 0 else {
             throw InputError(.io, "cannot rename the finished output into place: \(String(cString: strerror(errno)))", file: path)
         }
         committed = true
         forgetForSignals()
+    }
+
+    /// Removes a published output again: a set whose first member could not be published must
+    /// not leave its other members behind.
+    public func withdraw() {
+        if committed { unlink(path) }
     }
 }

@@ -36,12 +36,15 @@ public enum Converter {
         public var sync: Bool
         /// The chat template and instruct eos, for chat models.
         public var chat: ChatSetup
+        /// Write llama.cpp's split set instead of one file.
+        public var split: GGUFSplit.Limit?
         public init(
             type: ConversionType, overrides: TensorTypeOverrides = .none, importance: ImportanceMatrix? = nil, name: String,
             ropeScalingFactor: Double? = nil, vocabOnly: Bool = false, threads: Int = 1, sync: Bool = true,
-            chat: ChatSetup = ChatSetup(template: nil, instruct: false)
+            chat: ChatSetup = ChatSetup(template: nil, instruct: false), split: GGUFSplit.Limit? = nil
         ) {
             self.chat = chat
+            self.split = split
             self.type = type
             self.overrides = overrides
             self.importance = importance
@@ -59,6 +62,8 @@ public enum Converter {
         public var ropeScalingFactor: Double?
         public var bytes: Int
         public var report: QuantizationReport
+        /// The files written, the first member of a split set first.
+        public var files: [String]
     }
 
     /// Elements converted per step: a multiple of every block size.
@@ -88,7 +93,7 @@ public enum Converter {
         var scratch: [Float] = []
         var encoded: [UInt8] = []
         var missing: [String] = []
-        try writer.write(to: path, sync: options.sync) { index, sink in
+        let files = try writer.write(to: path, split: options.split, sync: options.sync) { index, sink in
             let tensor = plan[index]
             progress?(index, plan.count, tensor.gguf)
             guard let meta = tensor.meta else {
@@ -117,7 +122,9 @@ public enum Converter {
             }
         }
         let report = QuantizationReport(types: plan.map(\.type), fallbacks: mix.fallbacks, withoutImportance: missing)
-        return Summary(tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0, report: report)
+        return Summary(
+            tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0, report: report,
+            files: files)
     }
 
     /// Whether `output.weight` is the embedding bit for bit (Llama 3.2 1B/3B tie them), so the

@@ -8,7 +8,8 @@ import Quantization
 /// carried over in order with `general.file_type` and `general.quantization_version` set (and
 /// the `quantize.imatrix.*` keys when an importance matrix is used); tensors already in their
 /// planned type copied, the others encoded one at a time in chunks by `convert`'s threaded
-/// `TensorEncoder.encodeTensor` (quantized sources dequantized chunk by chunk).
+/// `TensorEncoder.encodeTensor` (quantized sources dequantized chunk by chunk). A split set
+/// reads as one model; the output is one file or a split set, whichever the caller asks.
 public enum Requantizer {
     /// - Throws: `InputError` naming the tensor for a type LlamaKit cannot read, a value the
     ///   target cannot hold, or — without `allowRequantize` — a quantized tensor that would be
@@ -17,9 +18,9 @@ public enum Requantizer {
     ///   - threads: threads that encode each chunk (the file is the same for any count).
     ///   - sync: fsync before the rename (see `AtomicOutputFile.commit`).
     public static func run(
-        input: GGUFFile, request: QuantizationRequest, allowRequantize: Bool = false, to path: String, threads: Int = 1,
-        sync: Bool = true, progress: ((Int, Int, String) -> Void)? = nil
-    ) throws -> QuantizationReport {
+        input: GGUFSplitSet, request: QuantizationRequest, allowRequantize: Bool = false, to path: String,
+        split: GGUFSplit.Limit? = nil, threads: Int = 1, sync: Bool = true, progress: ((Int, Int, String) -> Void)? = nil
+    ) throws -> (report: QuantizationReport, files: [String]) {
         let mix = try request.plan(input.tensors.map { ($0.name, $0.shape) }, model: try facts(of: input))
         let targets = mix.tensors.map(\.type)
         try checkSources(input, targets: targets, allowRequantize: allowRequantize)
@@ -33,7 +34,7 @@ public enum Requantizer {
         var scratch: [Float] = []
         var encoded: [UInt8] = []
         var missing: [String] = []
-        try writer.write(to: path, sync: sync) { index, sink in
+        let files = try writer.write(to: path, split: split, sync: sync) { index, sink in
             let tensor = input.tensors[index]
             progress?(index, input.tensors.count, tensor.name)
             defer { input.releasePages(of: tensor.name) }
@@ -51,18 +52,18 @@ public enum Requantizer {
                 ) { try sink($0) }
             }
         }
-        return QuantizationReport(types: targets, fallbacks: mix.fallbacks, withoutImportance: missing)
+        return (QuantizationReport(types: targets, fallbacks: mix.fallbacks, withoutImportance: missing), files)
     }
 
     /// The hyperparameters the mix rules read, from the file's `llama.*` keys.
-    static func facts(of file: GGUFFile) throws -> MixModelFacts {
+    static func facts(of file: GGUFSplitSet) throws -> MixModelFacts {
         let (config, _) = try ModelFiles.configuration(of: file)
         return MixModelFacts(blockCount: config.layerCount, headCount: config.headCount, headCountKV: config.kvHeadCount)
     }
 
     /// Every tensor that changes type must be readable, and — llama-quantize's rule — not
     /// already quantized unless `allowRequantize`: quantizing twice loses more than once.
-    static func checkSources(_ input: GGUFFile, targets: [GGMLType], allowRequantize: Bool) throws {
+    static func checkSources(_ input: GGUFSplitSet, targets: [GGMLType], allowRequantize: Bool) throws {
         for (tensor, target) in zip(input.tensors, targets) where tensor.type != target {
             let format = BlockFormat(tensor.type.dtype)
             guard [.f32, .f16, .bf16].contains(tensor.type) || format?.isWeightFormat == true else {

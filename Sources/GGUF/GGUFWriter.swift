@@ -92,19 +92,75 @@ public struct GGUFWriter {
         return out
     }
 
-    /// Writes the file; `fill(i, sink)` must pass exactly tensor i's bytes to `sink` (in one or
-    /// more calls).
+    /// Writes the file, or with `split` llama.cpp's split set `PREFIX-00001-of-0000N.gguf` …
+    /// (`docs/split-gguf.md`; PREFIX is `path` without `.gguf`); `fill(i, sink)` must pass
+    /// exactly tensor i's bytes to `sink` (in one or more calls), called once per tensor in order.
+    /// Every member is written to a temporary file and renamed only when all are complete, the
+    /// first member last, so a reader never sees a partial set through its first file.
+    /// - Returns: the paths written, first member first.
     /// - Throws: `InputError` when a tensor's bytes do not add up, or the OS refuses a write;
-    ///   the target is then left as it was.
+    ///   the targets are then left as they were.
     /// - Parameters:
     ///   - sync: fsync before the rename (the default); see `AtomicOutputFile.commit`.
-    ///   - permissions: the output's permission bits (see `AtomicOutputFile.init`).
-    public func write(to path: String, sync: Bool = true, permissions: UInt32? = nil, fill: (Int, Sink) throws -> Void) throws {
-        let file = try AtomicOutputFile(path: path, permissions: permissions)
+    ///   - permissions: every output's permission bits (see `AtomicOutputFile.init`).
+    @discardableResult
+    public func write(
+        to path: String, split: GGUFSplit.Limit? = nil, sync: Bool = true, permissions: UInt32? = nil, fill: (Int, Sink) throws -> Void
+    ) throws -> [String] {
+        let members = try self.members(split: split, path: path)
+        var files: [AtomicOutputFile] = []
+        for member in members {
+            let file = try AtomicOutputFile(path: member.path, permissions: permissions)
+            files.append(file)
+            try member.writer.write(to: file, first: member.range.lowerBound, fill: fill)
+            try file.finish(sync: sync)
+        }
+        try Self.publish(files)
+        return files.map(\.path)
+    }
+
+    /// The writer and path of each member, with the range of this writer's tensors it holds.
+    private func members(split: GGUFSplit.Limit?, path: String) throws -> [(writer: GGUFWriter, path: String, range: Range<Int>)] {
+        guard let split else { return [(self, path, tensors.indices)] }
+        let groups = GGUFSplit.groups(byteCounts: tensors.map(\.byteCount), limit: split)
+        guard groups.count <= Int(UInt16.max), tensors.count <= Int(Int32.max) else {
+            throw InputError(.overLimit, "\(groups.count) files: llama.cpp's split.count is a u16, at most 65535", file: path)
+        }
+        let prefix = GGUFSplit.prefix(ofOutput: path)
+        return groups.enumerated().map { index, range in
+            // Later members carry no general.alignment, so readers take them at GGUF's default.
+            var member = GGUFWriter(alignment: index == 0 ? alignment : 32)
+            if index == 0 { member.metadata = metadata }
+            // llama-gguf-split's order: it sets split.count last, once it knows the count.
+            member.add(GGUFSplit.numberKey, .u16(UInt16(index)))
+            member.add(GGUFSplit.tensorCountKey, .i32(Int32(tensors.count)))
+            member.add(GGUFSplit.countKey, .u16(UInt16(groups.count)))
+            member.tensors = Array(tensors[range])
+            return (member, GGUFSplit.path(prefix: prefix, index: index, count: groups.count), range)
+        }
+    }
+
+    /// Later members first, the first member last; on a failure the ones already renamed are
+    /// removed again.
+    private static func publish(_ files: [AtomicOutputFile]) throws {
+        var published: [AtomicOutputFile] = []
+        do {
+            for file in files.dropFirst() + files.prefix(1) {
+                try file.publish()
+                published.append(file)
+            }
+        } catch {
+            for file in published { file.withdraw() }
+            throw error
+        }
+    }
+
+    /// This writer's header and tensors into `file`; tensor i here is tensor `first + i` of `fill`.
+    private func write(to file: AtomicOutputFile, first: Int, fill: (Int, Sink) throws -> Void) throws {
         try file.write(header())
         for (index, tensor) in tensors.enumerated() {
             let start = file.bytesWritten
-            try fill(index, Sink(file: file))
+            try fill(first + index, Sink(file: file))
             let written = file.bytesWritten - start
             guard written == tensor.byteCount else {
                 throw InputError(
@@ -114,7 +170,6 @@ public struct GGUFWriter {
             }
             try file.writeZeros(padded(written) - written)
         }
-        try file.commit(sync: sync)
     }
 
     /// Where `fill` sends a tensor's bytes: `sink(bytes)`, or `sink.copy(range)` to have the

@@ -8,7 +8,7 @@ import TensorCore
 /// so, and LlamaKit's converter drops a tied output): `output.weight` is then served from
 /// `token_embd.weight`. Names outside the table (`rope_freqs.weight`) keep their GGUF names.
 public final class GGUFLlamaSource: TensorSource {
-    public let file: GGUFFile
+    public let file: GGUFSplitSet
     public let tensorInfos: [TensorInfo]
     /// Meta name → GGUF name.
     private let ggufName: [String: String]
@@ -16,7 +16,7 @@ public final class GGUFLlamaSource: TensorSource {
     /// True when `output.weight` is served from `token_embd.weight`.
     public let tiedOutput: Bool
 
-    public init(_ file: GGUFFile) {
+    public init(_ file: GGUFSplitSet) {
         self.file = file
         let naming = MetaNaming(file.tensorInfos, metaName: GGUFNames.meta(for:))
         (tensorInfos, ggufName, infoByName, tiedOutput) = (naming.infos, naming.storedName, naming.infoByName, naming.tiedOutput)

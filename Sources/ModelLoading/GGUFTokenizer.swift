@@ -12,7 +12,7 @@ import LlamaTokenizers
 /// options (`SentencePieceModel(llamaBPE:…)`: BPE, byte fallback, dummy prefix, no whitespace folding).
 public enum GGUFTokenizer {
     /// - Throws: `InputError` naming the key that is missing or malformed.
-    public static func load(from file: GGUFFile) throws -> any Tokenizer {
+    public static func load(from file: GGUFSplitSet) throws -> any Tokenizer {
         guard case .string(let model)? = file.value("tokenizer.ggml.model") else {
             throw InputError(
                 .missing,
@@ -87,19 +87,19 @@ public enum GGUFTokenizer {
         return try SentencePieceTokenizer(model: model)
     }
 
-    private static func array(_ file: GGUFFile, _ key: String) throws -> [GGUFValue] {
+    private static func array(_ file: GGUFSplitSet, _ key: String) throws -> [GGUFValue] {
         guard case .array(_, let items)? = file.value(key) else { throw InputError(.missing, "missing or not an array", at: .key(key)) }
         return items
     }
 
-    private static func strings(_ file: GGUFFile, _ key: String) throws -> [String] {
+    private static func strings(_ file: GGUFSplitSet, _ key: String) throws -> [String] {
         try array(file, key).map {
             guard case .string(let s) = $0 else { throw InputError(.mismatch, "expected strings", at: .key(key), file: file.path) }
             return s
         }
     }
 
-    private static func integers(_ file: GGUFFile, _ key: String, count: Int) throws -> [Int] {
+    private static func integers(_ file: GGUFSplitSet, _ key: String, count: Int) throws -> [Int] {
         let values = try array(file, key).map { value -> Int in
             switch value {
             case .i32(let v): return Int(v)
@@ -113,7 +113,7 @@ public enum GGUFTokenizer {
         return values
     }
 
-    private static func floats(_ file: GGUFFile, _ key: String, count: Int) throws -> [Float] {
+    private static func floats(_ file: GGUFSplitSet, _ key: String, count: Int) throws -> [Float] {
         let values = try array(file, key).map { value -> Float in
             guard case .f32(let v) = value else { throw InputError(.mismatch, "expected f32 values", at: .key(key)) }
             return v
@@ -124,7 +124,7 @@ public enum GGUFTokenizer {
         return values
     }
 
-    private static func id(_ file: GGUFFile, _ key: String) throws -> Int? {
+    private static func id(_ file: GGUFSplitSet, _ key: String) throws -> Int? {
         switch file.value(key) {
         case nil: return nil
         case .u32(let v)?: return Int(v)

@@ -78,14 +78,14 @@ public enum ModelFiles {
             tokenizerPath: tokenizer == nil ? nil : directory.tokenizerPath)
     }
 
-    /// Builds the forward pass over a checkpoint directory or a `.gguf` file.
+    /// Builds the forward pass over a checkpoint directory or a `.gguf` file (or split set, by its first file).
     /// - Parameter ropeScalingFactor: overrides the checkpoint's Llama 3.1 scaling factor.
     /// - Throws: `InputError` for anything missing or inconsistent, naming the file and key or tensor.
     public static func open(
         _ path: String, maxSequenceLength: Int, threads: Int = 1, ropeScalingFactor: Double? = nil
     ) throws -> Opened {
         if FileSystem.kind(of: path) == .file, try isGGUF(path) {
-            let file = try GGUFFile(path: path)
+            let file = try GGUFSplitSet(path: path)
             let (config, rope) = try attributing(to: path) { try configuration(of: file) }
             let tokenizer = file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
             let model = try attributing(to: path) {
@@ -110,7 +110,7 @@ public enum ModelFiles {
     /// when it has none.
     public static func tokenizer(of path: String) throws -> (any Tokenizer)? {
         if FileSystem.kind(of: path) == .file, try isGGUF(path) {
-            let file = try GGUFFile(path: path)
+            let file = try GGUFSplitSet(path: path)
             return file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
         }
         return try openCheckpoint(path, requireTokenizer: false).tokenizer
@@ -125,7 +125,7 @@ public enum ModelFiles {
 
     /// The architecture from a GGUF file's `llama.*` keys (`docs/formats.md` §3.5), and
     /// RoPE from `rope_freqs.weight` when present (llama.cpp divides the base frequencies by it).
-    public static func configuration(of file: GGUFFile) throws -> (LlamaConfig, RotaryEmbedding?) {
+    public static func configuration(of file: GGUFSplitSet) throws -> (LlamaConfig, RotaryEmbedding?) {
         guard case .string(let architecture)? = file.value("general.architecture") else {
             throw InputError(.missing, "missing", at: .key("general.architecture"))
         }

@@ -39,7 +39,7 @@ public enum ModelDiff {
         /// The tensors under Meta's names.
         public let source: any TensorSource
         /// The file itself when the side is a GGUF (its metadata is compared).
-        public let gguf: GGUFFile?
+        public let gguf: GGUFSplitSet?
         /// Whether `output.weight` is served from the embedding because the files hold only that.
         public let tiedOutput: Bool
 
@@ -48,7 +48,7 @@ public enum ModelDiff {
         /// - Throws: `InputError` when the path is none of those or is unreadable.
         public static func open(_ path: String) throws -> Model {
             if FileSystem.kind(of: path) == .file, try ModelFiles.isGGUF(path) {
-                let file = try GGUFFile(path: path)
+                let file = try GGUFSplitSet(path: path)
                 let source = GGUFLlamaSource(file)
                 return Model(path: path, format: "gguf", source: source, gguf: file, tiedOutput: source.tiedOutput)
             }
@@ -211,7 +211,7 @@ public enum ModelDiff {
 
     /// Key by key: A's keys in file order, then B's others. Values compare by type and value
     /// (a u32 16 and an i32 16 differ).
-    public static func compareMetadata(_ a: GGUFFile, _ b: GGUFFile) -> [KeyDiff] {
+    public static func compareMetadata(_ a: GGUFSplitSet, _ b: GGUFSplitSet) -> [KeyDiff] {
         let valuesB = Dictionary(b.metadata.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
         var keys: [KeyDiff] = []
         var seen = Set<String>()

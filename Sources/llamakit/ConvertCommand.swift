@@ -11,7 +11,7 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a Meta checkpoint directory to a GGUF file that llama.cpp loads.",
         discussion: """
-            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model — or a Hugging Face directory's safetensors (q/k rows put back in Meta's rotary order), config.json and tokenizer — and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. The output appears only when complete.
+            Reads consolidated.NN.pth (shards merged on the fly), params.json and tokenizer.model — or a Hugging Face directory's safetensors (q/k rows put back in Meta's rotary order), config.json and tokenizer — and writes GGUF v3: llama.cpp's tensor names, every llama.* key, the tokenizer (Llama 3: gpt2 + llama-bpe with merges; Llama 2: llama with scores), rope_freqs for Llama 3.1-style RoPE scaling. The output appears only when complete; with --split-max-size or --split-max-tensors it is llama.cpp's split set NAME-00001-of-0000N.gguf … (NAME: the -o path without .gguf), whose first file appears last.
 
             --type takes llama.cpp's presets. Each tensor gets the type llama-quantize would give it from an F16 file of the same model (q4_k_m: most weights Q4_K, attn_v and some ffn_down Q6_K, output Q6_K; 1-D tensors F32), with the same bytes: one step from Meta's files to a Q4_K_M file. --pure, --output-tensor-type, --token-embedding-type and --tensor-type change the mix; --imatrix quantizes with an importance matrix.
 
@@ -19,6 +19,7 @@ struct ConvertCommand: ParsableCommand {
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-bf16.gguf
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m
               llamakit convert Meta-Llama-3.1-8B/ -o llama-3.1-8b-q4_k_m.gguf --type q4_k_m --imatrix imatrix.gguf
+              llamakit convert Meta-Llama-3.1-70B/ -o llama-3.1-70b-q8_0.gguf --type q8_0 --split-max-size 40G    (llama-3.1-70b-q8_0-00001-of-0000N.gguf …)
               llamakit convert Llama-3.2-1B-Instruct/ -o llama-3.2-1b-instruct-q8_0.gguf --type q8_0    (a Hugging Face directory)
             """
     )
@@ -68,6 +69,8 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var mix: MixOptions
 
+    @OptionGroup var splitting: SplitOptions
+
     @OptionGroup var writing: WriteOptions
 
     func validate() throws {
@@ -76,8 +79,10 @@ struct ConvertCommand: ParsableCommand {
             if let type, !HFExporter.types.contains(type) {
                 throw ValidationError("--to hf writes bf16, f16 or f32 weights; \(type.rawValue) is a GGUF type (convert to GGUF for it)")
             }
-            if vocabOnly || ropeScalingFactor != nil || !mix.isEmpty {
-                throw ValidationError("--vocab-only, --rope-scaling-factor and the mix options are for GGUF output, not --to hf")
+            if vocabOnly || ropeScalingFactor != nil || !mix.isEmpty || splitting.isGiven {
+                throw ValidationError(
+                    "--vocab-only, --rope-scaling-factor, the mix and split options are for GGUF output, not --to hf (use --max-shard-size)"
+                )
             }
         } else if maxShardSize != nil {
             throw ValidationError("--max-shard-size is for --to hf")
@@ -101,7 +106,7 @@ struct ConvertCommand: ParsableCommand {
                 options: .init(
                     type: target, overrides: try mix.overrides(), importance: try mix.importance(), name: name,
                     ropeScalingFactor: ropeScalingFactor, vocabOnly: vocabOnly, threads: writing.threads, sync: !writing.noSync,
-                    chat: chat),
+                    chat: chat, split: splitting.limit),
                 to: output
             ) { index, count, tensor in
                 if terminal { Console.status("[\(index + 1)/\(count)] \(tensor)") }
@@ -112,7 +117,8 @@ struct ConvertCommand: ParsableCommand {
             if summary.droppedTiedOutput { notes.append("output.weight tied to token_embd (dropped)") }
             if let factor = summary.ropeScalingFactor { notes.append("rope_freqs with scaling factor \(factor)") }
             notes += chatNotes
-            print("wrote \(output): " + notes.joined(separator: ", "))
+            print(SplitOptions.wrote(summary.files) + ": " + notes.joined(separator: ", "))
+            if summary.files.count > 1 { for file in summary.files { print("  " + file) } }
             if !vocabOnly { for line in MixOptions.describe(summary.report) { print("  " + line) } }
         }
     }

@@ -1,9 +1,10 @@
+import BinaryIO
 import Conversion
 import GGUF
 
 /// `inspect` of a GGUF file: metadata (long arrays summarised) and tensors, like gguf-dump.
 struct GGUFReport {
-    let file: GGUFFile
+    let file: GGUFSplitSet
 
     static func describe(_ value: GGUFValue, limit: Int = 8) -> String {
         switch value {
@@ -46,20 +47,25 @@ struct GGUFReport {
     }
 
     func text() -> String {
+        let kind = file.isSplit ? "GGUF v\(file.version) split set of \(file.members.count) files" : "GGUF v\(file.version)"
         var out = [
-            "\(file.path): GGUF v\(file.version), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors, alignment \(file.alignment)",
-            "",
+            "\(file.path): \(kind), \(file.metadata.count) metadata keys, \(file.tensors.count) tensors, alignment \(file.alignment)"
         ]
+        if file.isSplit {
+            out += file.members.enumerated().map { "  \($0 + 1). \($1.path): \($1.tensors.count) tensors" }
+        }
+        out.append("")
         out.append(
             Formatting.table(["key", "type", "value"], file.metadata.map { [$0.key, "\($0.value.type)", Self.describe($0.value)] }))
         out.append("")
         let rows = file.tensors.map {
             [
                 $0.name, $0.type.name, Formatting.shape($0.shape), Formatting.grouped($0.shape.reduce(1, *)),
-                Formatting.grouped($0.byteCount), "\(file.dataOffset + $0.offset)",
-            ]
+                Formatting.grouped($0.byteCount), "\(offset(of: $0))",
+            ] + (file.isSplit ? [file.member(holding: $0.name).map { FileSystem.baseName($0.path) } ?? ""] : [])
         }
-        out.append(Formatting.table(["tensor", "dtype", "shape", "params", "bytes", "offset"], rows, rightAligned: [3, 4, 5]))
+        let columns = ["tensor", "dtype", "shape", "params", "bytes", "offset"] + (file.isSplit ? ["file"] : [])
+        out.append(Formatting.table(columns, rows, rightAligned: [3, 4, 5]))
         let total = file.tensors.reduce(0) { $0 + $1.byteCount }
         out.append(
             "\ntotal: \(Formatting.grouped(file.tensors.reduce(0) { $0 + $1.shape.reduce(1, *) })) params, \(Formatting.bytes(total))")
@@ -67,6 +73,11 @@ struct GGUFReport {
             "types: \(GGMLType.summary(file.tensors.map(\.type)))"
                 + (preset.map { " (general.file_type \($0.fileType) = \($0.rawValue))" } ?? ""))
         return out.joined(separator: "\n")
+    }
+
+    /// The tensor's byte offset within the file that holds it.
+    func offset(of tensor: GGUFFile.TensorInfo) -> Int {
+        (file.member(holding: tensor.name)?.dataOffset ?? 0) + tensor.offset
     }
 
     /// The llama.cpp preset `general.file_type` names, if it names one.
@@ -80,7 +91,13 @@ struct GGUFReport {
             ("format", .string("gguf")),
             (
                 "files",
-                .array([.object([("path", .string(file.path)), ("version", .int(Int(file.version))), ("alignment", .int(file.alignment))])])
+                .array(
+                    file.members.map {
+                        .object([
+                            ("path", .string($0.path)), ("version", .int(Int($0.version))), ("alignment", .int($0.alignment)),
+                            ("tensor_count", .int($0.tensors.count)),
+                        ])
+                    })
             ),
             (
                 "tensors",
@@ -88,7 +105,8 @@ struct GGUFReport {
                     file.tensors.map {
                         .object([
                             ("name", .string($0.name)), ("dtype", .string($0.type.name)), ("shape", .array($0.shape.map { .int($0) })),
-                            ("bytes", .int($0.byteCount)), ("offset", .int(file.dataOffset + $0.offset)),
+                            ("bytes", .int($0.byteCount)), ("offset", .int(offset(of: $0))),
+                            ("file", .string(file.member(holding: $0.name)?.path ?? "")),
                         ])
                     })
             ),

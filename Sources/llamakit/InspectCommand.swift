@@ -47,7 +47,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if path.hasSuffix(".gguf") || Self.startsWithGGUFMagic(path) {
-                let report = GGUFReport(file: try GGUFFile(path: path))
+                let report = GGUFReport(file: try GGUFSplitSet(path: path))
                 if tree {
                     throw InputError(.unsupported, "--tree is for PyTorch checkpoints; use the table or --json for GGUF", file: path)
                 }

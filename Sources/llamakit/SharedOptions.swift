@@ -1,6 +1,7 @@
 import ArgumentParser
 import BinaryIO
 import Conversion
+import GGUF
 import ImportanceMatrix
 
 #if canImport(Glibc)
@@ -25,6 +26,35 @@ struct WriteOptions: ParsableArguments {
     var noSync = false
 
     var threads: Int { threadOptions.threads }
+}
+
+/// llama.cpp's split output (`docs/split-gguf.md`), the same for `convert` and `quantize`.
+struct SplitOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Write a split set NAME-00001-of-0000N.gguf … with at most SIZE of tensor data per file (e.g. 2G, 500M: M and G are powers of 1000, as llama-gguf-split reads them; 2GiB also works).",
+            valueName: "size"))
+    var splitMaxSize: ByteSize?
+
+    @Option(help: ArgumentHelp("Write a split set NAME-00001-of-0000N.gguf … with at most N tensors per file.", valueName: "n"))
+    var splitMaxTensors: Int?
+
+    func validate() throws {
+        if splitMaxSize != nil && splitMaxTensors != nil { throw ValidationError("give --split-max-size or --split-max-tensors, not both") }
+        if let splitMaxTensors, splitMaxTensors < 1 { throw ValidationError("--split-max-tensors must be at least 1") }
+    }
+
+    var isGiven: Bool { limit != nil }
+
+    var limit: GGUFSplit.Limit? {
+        if let splitMaxTensors { return .maxTensors(splitMaxTensors) }
+        return splitMaxSize.map { .maxBytes($0.bytes) }
+    }
+
+    /// "wrote …" for one file or a set.
+    static func wrote(_ files: [String]) -> String {
+        files.count == 1 ? "wrote \(files[0])" : "wrote \(files.count) files"
+    }
 }
 
 /// Token ids on the command line: `128000,791,6864` (commas or spaces between ids).
@@ -74,7 +104,8 @@ struct TextOptions: ParsableArguments {
 }
 
 /// A size on the command line: `5GB`, `500MB`, `2GiB`, `123` (bytes). Decimal units are powers of
-/// 1000 and binary ones powers of 1024, as transformers and llama.cpp read them.
+/// 1000 and binary ones powers of 1024, as transformers and llama.cpp read them: llama-gguf-split's
+/// `--split-max-size` takes only whole `M` (10⁶) and `G` (10⁹), which mean the same here.
 struct ByteSize: ExpressibleByArgument {
     var bytes: Int
 

@@ -144,3 +144,31 @@ import Testing
         #expect(try String(contentsOfFile: mountPoint + "/out.gguf", encoding: .utf8) == "previous")
     }
 }
+
+extension CrashSafetyCLITests {
+    /// A split set interrupted while its second member is written (the first finished but not
+    /// renamed): a signal removes both temporary files, SIGKILL leaves only temporary files; no
+    /// member is ever visible.
+    @Test(arguments: [SIGINT, SIGKILL])
+    func anInterruptedSplitWriteLeavesNoMember(_ signal: Int32) throws {
+        let directory = try ConvertCLITests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = InspectCLITests.binary
+        process.arguments = ["convert", "fixtures/demo", "-o", directory + "/out.gguf", "--split-max-tensors", "1"]
+        process.currentDirectoryURL = InspectCLITests.repo
+        process.environment = ProcessInfo.processInfo.environment.merging(["LLAMAKIT_FAILPOINT": "pause-after-first-tensor"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let second = ".out-00002-of-00031.gguf.llamakit-partial-\(process.processIdentifier)"
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: directory + "/" + second) { usleep(10_000) }
+        #expect(FileManager.default.fileExists(atPath: directory + "/" + second) && process.isRunning)
+        usleep(100_000)
+        let first = ".out-00001-of-00031.gguf.llamakit-partial-\(process.processIdentifier)"
+        #expect(try Self.files(directory) == [first, second])
+        kill(process.processIdentifier, signal)
+        process.waitUntilExit()
+        #expect(try Self.files(directory) == (signal == SIGKILL ? [first, second] : []))
+    }
+}
