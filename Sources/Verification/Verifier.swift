@@ -45,7 +45,7 @@ public enum Verifier {
     /// - Parameter status: progress lines for a terminal.
     /// - Throws: `InputError` for a missing or inconsistent reference or model.
     public static func run(_ request: Request, status: (String) -> Void = { _ in }) throws -> Outcome {
-        var tokens: [Int]
+        var tokens: [Int] = []
         var referenceLogits: [Float]? = nil
         var referenceVocab: Int? = nil
         var textTokenizer: (any Tokenizer)? = nil
@@ -53,15 +53,22 @@ public enum Verifier {
             let loaded = try ReferenceLogits.load(reference, tokens: request.tokens)
             (tokens, referenceLogits, referenceVocab) = (loaded.tokens, loaded.logits, loaded.vocab)
         } else if let text = request.text {
-            (tokens, textTokenizer) = try tokenize(text, with: request.model, or: request.against)
+            guard !text.isEmpty else { throw InputError(.missing, "the text is empty") }
         } else {
             guard let given = request.tokens else {
                 throw InputError(.missing, "--against needs the tokens: give --tokens, --tokens-file, --text or --text-file")
             }
             tokens = given
         }
-        guard !tokens.isEmpty else { throw InputError(.missing, "the reference has no positions", file: request.reference) }
-        let opened = try ModelFiles.open(request.model, maxSequenceLength: tokens.count, threads: request.threads)
+        guard !tokens.isEmpty || request.text != nil else {
+            throw InputError(.missing, "the reference has no positions", file: request.reference)
+        }
+        // A text has at most one token per byte, plus BOS; the cache is allocated only when used.
+        let capacity = request.text.map { $0.utf8.count + 1 } ?? tokens.count
+        let opened = try ModelFiles.open(request.model, maxSequenceLength: capacity, threads: request.threads)
+        if let text = request.text {
+            (tokens, textTokenizer) = try tokenize(text, with: opened.tokenizer, or: request.against, model: request.model)
+        }
         let vocab = opened.model.config.vocabSize
         if let referenceVocab, referenceVocab != vocab {
             throw InputError(
@@ -84,14 +91,13 @@ public enum Verifier {
     }
 
     /// `text` as tokens of the model's tokenizer (the original's when the model has none), BOS first.
-    private static func tokenize(_ text: String, with model: String, or against: String?) throws -> ([Int], any Tokenizer) {
-        guard !text.isEmpty else { throw InputError(.missing, "the text is empty") }
-        for path in [model] + (against.map { [$0] } ?? []) {
-            if let tokenizer = try ModelFiles.tokenizer(of: path) {
-                return (tokenizer.encode(text, bos: true, eos: false, allowSpecial: false), tokenizer)
-            }
+    private static func tokenize(
+        _ text: String, with modelTokenizer: (any Tokenizer)?, or against: String?, model: String
+    ) throws -> ([Int], any Tokenizer) {
+        guard let tokenizer = try modelTokenizer ?? against.flatMap({ try ModelFiles.tokenizer(of: $0) }) else {
+            throw InputError(.missing, "neither model has a tokenizer to read the text with: give --tokens", file: model)
         }
-        throw InputError(.missing, "neither model has a tokenizer to read the text with: give --tokens", file: model)
+        return (tokenizer.encode(text, bos: true, eos: false, allowSpecial: false), tokenizer)
     }
 
     private static func runOriginal(_ path: String, tokens: [Int], vocab: Int, threads: Int) throws -> [Float] {

@@ -30,11 +30,14 @@ extension GenerateCommand {
     func runChat() throws {
         try reportingErrors {
             let history = try chatHistory()
-            let tokenizer = try ModelFiles.tokenizer(of: model)
-            guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer to chat with", file: model) }
             let context = chatting.context ?? 4096
             guard (16...(1 << 20)).contains(context) else { throw InputError(.outOfRange, "--ctx must be 16…1048576") }
+            // The model is built before it is known to have a tokenizer: its cache is only
+            // allocated on first use, and opening reads the tokenizer once.
             let opened = try ModelFiles.open(model, maxSequenceLength: context, threads: threading.threads)
+            guard let tokenizer = opened.tokenizer else {
+                throw InputError(.missing, "the model has no tokenizer to chat with", file: model)
+            }
             let session = ChatSession(model: opened.model, tokenizer: tokenizer, history: history)
             var sampler = Sampler(temperature: temperature, topP: topP, seed: seed)
             var turns: [ChatSession.Turn] = []
