@@ -21,7 +21,7 @@ let package = Package(
         ),
         .target(name: "BinaryIO"),
         .target(name: "TensorCore", dependencies: ["BinaryIO"]),
-        .target(name: "TorchCheckpoint", dependencies: ["TensorCore", "BinaryIO", "CLibzip"]),
+        .target(name: "TorchCheckpoint", dependencies: ["TensorCore", "BinaryIO", "CLibzip", "Quantization"]),
         .target(name: "LlamaTokenizers", dependencies: ["BinaryIO"]),
         .target(name: "Quantization", dependencies: ["TensorCore"]),
         .target(name: "GGUF", dependencies: ["TensorCore", "BinaryIO"]),
@@ -56,7 +56,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
-        .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO"]),
+        .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO", "Quantization"]),
         .testTarget(
             name: "LlamaTests", dependencies: ["Llama", "Verification", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),

@@ -21,6 +21,8 @@ public enum ModelFiles {
         public let tokenizer: (any Tokenizer)?
         /// The file the tokenizer was read from (tokenizer.model or tokenizer.json).
         public let tokenizerPath: String?
+        /// What reading the files involves beyond concatenating shards (FP8 scales, KV copies kept once).
+        public var layoutNotes: [String] = []
     }
 
     /// A model ready to run.
@@ -62,11 +64,9 @@ public enum ModelFiles {
         } else if requireTokenizer {
             throw InputError(.missing, "no tokenizer.model beside the checkpoint\(hint)", file: path)
         }
-        let params = try LlamaParams.load(path: paramsPath)
-        let config = try attributing(to: paramsPath) {
-            try LlamaConfig(
-                params: params, tensors: directory.source, tokenizer: tokenizer.map { $0 is Llama3Tokenizer ? .tiktoken : .sentencepiece })
-        }
+        let config = try checkpointConfig(
+            paramsPath: paramsPath, source: directory.source,
+            tokenizer: tokenizer.map { $0 is Llama3Tokenizer ? .tiktoken : .sentencepiece })
         if let tokenizer, tokenizer.vocabularySize != config.vocabSize {
             throw InputError(
                 .mismatch,
@@ -75,7 +75,18 @@ public enum ModelFiles {
         }
         return Checkpoint(
             path: directory.path, format: "pth", source: directory.source, config: config, tokenizer: tokenizer,
-            tokenizerPath: tokenizer == nil ? nil : directory.tokenizerPath)
+            tokenizerPath: tokenizer == nil ? nil : directory.tokenizerPath, layoutNotes: directory.layoutNotes)
+    }
+
+    /// The architecture of a Meta checkpoint: params.json checked against the (merged) tensors,
+    /// with a shard set's KV heads counted once when its shards repeat them (`docs/formats.md` §2.10).
+    /// - Throws: `InputError` naming params.json's key or the tensor that disagrees.
+    public static func checkpointConfig(paramsPath: String, source: any TensorSource, tokenizer: TokenizerFormat?) throws -> LlamaConfig {
+        var params = try LlamaParams.load(path: paramsPath)
+        return try attributing(to: paramsPath) {
+            if let set = source as? ShardSet { try ShardSetChecks.check(set, against: &params, paramsPath: paramsPath) }
+            return try LlamaConfig(params: params, tensors: source, tokenizer: tokenizer)
+        }
     }
 
     /// Builds the forward pass over a checkpoint directory or a `.gguf` file (or split set, by its first file).
@@ -98,6 +109,8 @@ public enum ModelFiles {
             return Opened(path: path, format: "gguf", model: model, tokenizer: tokenizer, fileType: fileType)
         }
         let checkpoint = try openCheckpoint(path, requireTokenizer: false)
+        // The forward pass may read kept KV copies without the others: check them all first.
+        if let set = checkpoint.source as? ShardSet { try set.checkEveryKVCopy() }
         var config = checkpoint.config
         if let ropeScalingFactor { config.ropeScalingFactor = ropeScalingFactor }
         let model = try attributing(to: path) {

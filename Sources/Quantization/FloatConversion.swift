@@ -27,6 +27,21 @@ public enum FloatConversion {
         Float(Float16(bitPattern: bits))
     }
 
+    /// OCP FP8 E4M3 "fn" (torch.float8_e4m3fn): sign, 4 exponent bits (bias 7), 3 mantissa bits,
+    /// subnormals at exponent 0, no infinities, NaN only at S.1111.111 (`docs/formats.md` §2.11).
+    /// Every value is exact in f32.
+    @inline(__always) public static func float(e4m3fn bits: UInt8) -> Float {
+        let sign: Float = bits & 0x80 == 0 ? 1 : -1
+        let exponent = Int(bits >> 3 & 0x0F)
+        let mantissa = Float(bits & 0x07)
+        if exponent == 0x0F && bits & 0x07 == 0x07 { return .nan }
+        if exponent == 0 { return sign * mantissa * 0x1p-9 }
+        return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
+    }
+
+    /// The 256 values of `float(e4m3fn:)`, for dequantizing whole rows.
+    public static let e4m3fnTable: [Float] = (0...255).map { float(e4m3fn: UInt8($0)) }
+
     /// Converts `source` to little-endian f16 into `destination` (2 bytes per value).
     public static func toF16(_ source: UnsafeBufferPointer<Float>, into destination: UnsafeMutableRawBufferPointer) {
         precondition(destination.count >= source.count * 2)

@@ -14,6 +14,32 @@ public struct CheckpointDirectory {
     public let source: any TensorSource
     /// The opened `.pth` files, in shard order.
     public let files: [PthFile]
+    /// The `fp8_scales_R.pt` files read with an FP8 set, in shard order (empty otherwise).
+    public let scalesPaths: [String]
+
+    /// Tensors the files store in another type than they are read as (FP8 weights, read as f32).
+    public var storedTypes: [String: DType] {
+        let names =
+            (source as? FP8ScaledShard)?.scaleKeys.keys
+            ?? (source as? ShardSet)?.shards.first.flatMap { ($0 as? FP8ScaledShard)?.scaleKeys.keys }
+        return Dictionary(uniqueKeysWithValues: (names.map(Array.init) ?? []).map { ($0, DType.f8_e4m3fn) })
+    }
+
+    /// What reading these shards involves beyond concatenating them, for people (`inspect`).
+    public var layoutNotes: [String] {
+        var notes: [String] = []
+        if let set = source as? ShardSet, set.kvCopies > 1 {
+            notes.append(
+                "KV heads: each run of \(set.kvCopies) shards holds the same KV head (byte-identical in the first layer, every layer checked as it is read): kept once"
+            )
+        }
+        if !scalesPaths.isEmpty {
+            notes.append(
+                "FP8: \(storedTypes.count) feed-forward weights stored f8_e4m3fn, read as value × row scale in f32 (exact; a bf16 or f16 output rounds them) with \(scalesPaths.map(FileSystem.baseName).joined(separator: ", "))"
+            )
+        }
+        return notes
+    }
 
     /// - Throws: `InputError` when the path holds no checkpoint, shards are misnumbered, or a
     ///   file cannot be read.
@@ -57,13 +83,29 @@ public struct CheckpointDirectory {
             file.readPath = readPath
             return file
         }
-        let source: any TensorSource = files.count == 1 ? files[0] : try ShardSet(shards: files, layout: MetaShardLayout())
         func sibling(_ name: String) -> String? {
             let candidate = FileSystem.join(directory, name)
             return FileSystem.kind(of: candidate) == .file ? candidate : nil
         }
+        let members = try files.enumerated().map { rank, file in try member(file, rank: rank, scalesPath: sibling) }
+        let source: any TensorSource =
+            members.count == 1 ? members[0] : try ShardSet(shards: members, paths: shardPaths, layout: MetaShardLayout())
         return CheckpointDirectory(
             path: path, shardPaths: shardPaths, paramsPath: sibling("params.json"),
-            tokenizerPath: sibling("tokenizer.model"), source: source, files: files)
+            tokenizerPath: sibling("tokenizer.model"), source: source, files: files,
+            scalesPaths: members.compactMap { ($0 as? FP8ScaledShard)?.scales.path })
+    }
+
+    /// The shard as its weights mean: with its `fp8_scales_R.pt` when it stores FP8 weights
+    /// (`docs/formats.md` §2.11).
+    private static func member(_ file: PthFile, rank: Int, scalesPath: (String) -> String?) throws -> any TensorSource {
+        guard let fp8 = file.tensorInfos.first(where: FP8ScaledShard.isScaledWeight) else { return file }
+        let name = FP8ScaledShard.scalesFileName(rank: rank)
+        guard let path = scalesPath(name) else {
+            throw InputError(
+                .missing, "f8_e4m3fn tensor without its scale: no \(name) beside the shard (Meta's FP8 layout keeps the row scales there)",
+                at: .tensor(fp8.name), file: file.path)
+        }
+        return try FP8ScaledShard(shard: file, scales: try PthFile(path: path), rank: rank)
     }
 }

@@ -119,6 +119,7 @@ struct ConvertCommand: ParsableCommand {
             notes += chatNotes
             print(SplitOptions.wrote(summary.files) + ": " + notes.joined(separator: ", "))
             if summary.files.count > 1 { for file in summary.files { print("  " + file) } }
+            for line in opened.layoutNotes { print("  " + line) }
             if !vocabOnly { for line in MixOptions.describe(summary.report) { print("  " + line) } }
         }
     }

@@ -81,6 +81,11 @@ struct InspectReport {
     let source: any TensorSource
     /// Meta checkpoint shards merged into one model; 1 otherwise.
     let modelParallel: Int
+    /// What reading the shards involves beyond concatenation: repeated KV heads kept once, FP8
+    /// weights scaled (one line each, after the file lines).
+    let layoutNotes: [String]
+    /// Tensors served in another type than the files store (FP8 read as f32): the stored type.
+    let storedTypes: [String: DType]
     let configPath: String?
     let config: LlamaConfig?
     let configError: InputError?
@@ -97,11 +102,13 @@ struct InspectReport {
         filesJSON = checkpoint.files.map(Self.json)
         source = checkpoint.source
         modelParallel = checkpoint.files.count
+        layoutNotes = checkpoint.layoutNotes
+        storedTypes = checkpoint.storedTypes
         tokenizerPath = checkpoint.tokenizerPath
         (tokenizer, tokenizerVocabulary) = try Self.describeTokenizer(at: checkpoint.tokenizerPath)
         configPath = checkpoint.paramsPath
         (config, configError) = Self.deriving(file: checkpoint.paramsPath) { [tokenizer, tokenizerVocabulary] paramsPath in
-            let derived = try LlamaConfig(params: try LlamaParams.load(path: paramsPath), tensors: checkpoint.source, tokenizer: tokenizer)
+            let derived = try ModelFiles.checkpointConfig(paramsPath: paramsPath, source: checkpoint.source, tokenizer: tokenizer)
             if let tokenizerVocabulary, tokenizerVocabulary != derived.vocabSize, let tokenizerPath = checkpoint.tokenizerPath {
                 throw InputError(
                     .mismatch,
@@ -124,6 +131,8 @@ struct InspectReport {
         filesJSON = safetensors.map(Self.json) + pytorch.map(Self.json)
         source = weights
         modelParallel = 1
+        layoutNotes = []
+        storedTypes = [:]
         let directory = FileSystem.kind(of: path) == .directory ? path : FileSystem.parent(of: path)
         // Meta's tokenizer.model when the directory has one (Llama 2 repositories do), as loading prefers it.
         tokenizerPath = ["tokenizer.model", "tokenizer.json"].map { FileSystem.join(directory, $0) }.first {
@@ -180,11 +189,19 @@ struct InspectReport {
         }
     }
 
+    /// The tensors as the files store them (an FP8 weight as f8_e4m3fn, not the f32 it is read as).
+    private var listedInfos: [TensorInfo] {
+        source.tensorInfos.map { info in
+            guard let stored = storedTypes[info.name] else { return info }
+            return TensorInfo(name: info.name, dtype: stored, shape: info.shape, location: info.location)
+        }
+    }
+
     private var configName: String { configPath.map(FileSystem.baseName) ?? "params.json" }
 
     private var totals: [(dtype: DType, count: Int, params: Int, bytes: Int)] {
         var byType: [DType: (Int, Int, Int)] = [:]
-        for info in source.tensorInfos {
+        for info in listedInfos {
             let old = byType[info.dtype] ?? (0, 0, 0)
             byType[info.dtype] = (old.0 + 1, old.1 + info.elementCount, old.2 + info.byteCount)
         }
@@ -194,8 +211,9 @@ struct InspectReport {
     func text() -> String {
         var out = fileLines
         if modelParallel > 1 { out.append("\(modelParallel) shards merged into one model (tensors below are the merged ones)") }
+        out += layoutNotes
         out.append("")
-        let rows = source.tensorInfos.map { info in
+        let rows = listedInfos.map { info in
             [
                 info.name, info.dtype.rawValue, Formatting.shape(info.shape), Formatting.grouped(info.elementCount),
                 Formatting.grouped(info.byteCount), info.location,
@@ -268,7 +286,7 @@ struct InspectReport {
     }
 
     func json() -> String {
-        let tensors: [JSONOutput] = source.tensorInfos.map {
+        let tensors: [JSONOutput] = listedInfos.map {
             .object([
                 ("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)), ("shape", .array($0.shape.map { .int($0) })),
                 ("bytes", .int($0.byteCount)), ("location", .string($0.location)),
