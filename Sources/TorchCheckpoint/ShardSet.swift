@@ -90,6 +90,10 @@ public final class ShardSet: TensorSource {
         indexByName[name].map { splits[$0] }
     }
 
+    /// The shards whose slices of `name` are concatenated, in order (every shard, for
+    /// fairscale's equal slices). `withBytes` and `parts(of:)` both merge by this list.
+    func concatenatedShards(of name: String) -> [PthFile] { shards }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = indexByName[name] else { throw InputError(.missing, "no such tensor", at: .tensor(name)) }
         let info = tensorInfos[index]
@@ -103,7 +107,7 @@ public final class ShardSet: TensorSource {
         var merged = [UInt8](repeating: 0, count: info.byteCount)
         try merged.withUnsafeMutableBytes { destination in
             var column = 0
-            for shard in shards {
+            for shard in concatenatedShards(of: name) {
                 let part = shard.info(named: name)!
                 let chunk = part.shape[axis] * innerPerUnit
                 try shard.withBytes(of: name) { source in
