@@ -64,6 +64,12 @@ public struct MemoryPlan: Sendable, Equatable {
         )
     }
 
+    /// A command that only reads tables (`inspect`): the process and one entry per tensor.
+    public static func listing(command: String, tensorCount: Int) -> MemoryPlan {
+        MemoryPlan(
+            command: command, terms: [Term("tensor table", tensorCount * 512), Term("process", baseline)])
+    }
+
     /// Bytes as people read them: `0 B`, `512 kB`, `9.1 GB` (powers of 1000, as `--max-memory` reads `G`).
     public static func format(_ bytes: Int) -> String {
         let units: [(String, Double)] = [("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)]
