@@ -42,6 +42,32 @@ import TorchCheckpoint
         #expect(sharded.count == expected.count)
     }
 
+    /// The memory plan predicts the bytes the store copies: none for the shards read in place,
+    /// the whole model for a source that only merges.
+    @Test(arguments: ["llama3-tiny-mp2", "llama2-tiny-mp2"])
+    func planPredictsTheCopiedBytes(_ name: String) throws {
+        let model = try LlamaModelTests.model(name)
+        let merged = try Self.mergedModel(name, like: model)
+        for (built, source) in [(model, try Self.shardSet(name) as any TensorSource), (merged, RemappedSource(try Self.shardSet(name)))] {
+            let terms = try LlamaModel.memoryTerms(
+                config: model.config, source: source, maxSequenceLength: 40, positions: 40, logitRows: 40)
+            #expect(terms.map(\.label) == ["KV cache", "weights copied", "scratch"])
+            #expect(terms[1].bytes == built.copiedWeightBytes)
+            let kvDim = model.config.kvHeadCount * model.config.headDim
+            #expect(terms[0].bytes == model.config.layerCount * 40 * kvDim * 2 * 4)
+        }
+        let plan = MemoryPlan(command: "verify", terms: [MemoryPlan.Term("KV cache", 9_100_000_000, reason: "for 131072 positions")])
+        #expect(throws: Never.self) { try plan.check(limit: 9_100_000_000) }
+        #expect {
+            try plan.check(limit: 8_000_000_000)
+        } throws: { error in
+            (error as? InputError)?.description
+                == "verify needs about 9.1 GB of memory (KV cache 9.1 GB for 131072 positions) but --max-memory is 8.0 GB: raise --max-memory"
+        }
+        #expect(MemoryPlan.format(0) == "0 B" && MemoryPlan.format(512_000) == "512 kB" && MemoryPlan.format(1_000_000) == "1.0 MB" && MemoryPlan.format(123_456_789) == "123 MB")
+        #expect(MemoryPlan.defaultLimit() > 0)
+    }
+
     /// Row blocks compute each output row exactly as one matrix does.
     @Test func rowBlocksAreBitExact() throws {
         let x: [Float] = (0..<(5 * 64)).map { Float($0 % 13) * 0.25 - 1 }
