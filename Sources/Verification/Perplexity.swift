@@ -204,7 +204,8 @@ enum BaseSource {
             self = .stored(stored)
         } else if let prepared {
             guard prepared.config.vocabSize == vocab else {
-                throw InputError(.mismatch, "vocabulary \(prepared.config.vocabSize) differs from the model's \(vocab)", file: prepared.path)
+                throw InputError(
+                    .mismatch, "vocabulary \(prepared.config.vocabSize) differs from the model's \(vocab)", file: prepared.path)
             }
             let model = try prepared.model(maxSequenceLength: context, threads: request.threads).model
             self = .live(model)

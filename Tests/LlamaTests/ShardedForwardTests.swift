@@ -64,7 +64,9 @@ import TorchCheckpoint
             (error as? InputError)?.description
                 == "verify needs about 9.1 GB of memory (KV cache 9.1 GB for 131072 positions) but --max-memory is 8.0 GB: raise --max-memory"
         }
-        #expect(MemoryPlan.format(0) == "0 B" && MemoryPlan.format(512_000) == "512 kB" && MemoryPlan.format(1_000_000) == "1.0 MB" && MemoryPlan.format(123_456_789) == "123 MB")
+        #expect(
+            MemoryPlan.format(0) == "0 B" && MemoryPlan.format(512_000) == "512 kB" && MemoryPlan.format(1_000_000) == "1.0 MB"
+                && MemoryPlan.format(123_456_789) == "123 MB")
         #expect(MemoryPlan.defaultLimit() > 0)
     }
 
