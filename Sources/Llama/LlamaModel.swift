@@ -33,23 +33,30 @@ public final class LlamaModel {
 
     struct Layer {
         let attentionNorm: [Float]
-        let wq, wk, wv, wo: WeightMatrix
+        let wq, wk, wv, wo: PartitionedMatrix
         let ffnNorm: [Float]
-        let w1, w2, w3: WeightMatrix
+        let w1, w2, w3: PartitionedMatrix
     }
 
     private let store: WeightStore
-    private let embedding: WeightMatrix
+    private let embedding: PartitionedMatrix
     private let layers: [Layer]
     private let norm: [Float]
-    private let output: WeightMatrix
+    private let output: PartitionedMatrix
     /// Per layer, `maxSequenceLength × kvDim` keys and values.
     private var keyCache: [[Float]]
     private var valueCache: [[Float]]
 
-    /// Bytes of weights read in place from the file, and bytes copied (shard merges only).
+    /// Bytes of weights read in place from the file, and bytes copied (records that cannot be
+    /// used in place: deflated, strided, big-endian).
     public var residentWeightBytes: Int { store.residentBytes }
     public var copiedWeightBytes: Int { store.copiedBytes }
+    /// How the weights are held: in place or copied, and from how many shards.
+    public var weightResidency: WeightResidency {
+        WeightResidency(
+            residentBytes: store.residentBytes, copiedBytes: store.copiedBytes, copiedTensors: store.copiedTensors,
+            shards: store.mostParts)
+    }
 
     /// - Parameters:
     ///   - sourceName: Meta tensor name → the name in `source` (identity for `.pth` checkpoints).
@@ -245,10 +252,10 @@ public final class LlamaModel {
         return logits
     }
 
-    private func matmul(_ w: WeightMatrix, _ x: [Float], _ positions: Int, into out: inout [Float]) {
+    private func matmul(_ w: PartitionedMatrix, _ x: [Float], _ positions: Int, into out: inout [Float]) {
         x.withUnsafeBufferPointer { x in
             out.withUnsafeMutableBufferPointer { out in
-                MatrixKernels.matmul(w, x.baseAddress!, positions: positions, into: out.baseAddress!, threads: threads)
+                w.matmul(x.baseAddress!, positions: positions, into: out.baseAddress!, threads: threads)
             }
         }
     }

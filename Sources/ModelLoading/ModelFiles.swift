@@ -89,34 +89,83 @@ public enum ModelFiles {
         }
     }
 
+    /// A model's files opened and checked — config, tensor table, tokenizer — before any weight
+    /// is read or any cache allocated: what a memory plan is made from.
+    public struct Prepared {
+        public let path: String
+        /// "pth", "hf" or "gguf".
+        public let format: String
+        public let config: LlamaConfig
+        public let source: any TensorSource
+        /// Meta name → the source's name.
+        public let sourceName: (String) -> String
+        public let rope: RotaryEmbedding?
+        public let tokenizer: (any Tokenizer)?
+        public let fileType: UInt32?
+
+        /// The anonymous memory the model will take (`LlamaModel.memoryTerms`).
+        /// - Throws: `InputError` if a file cannot be mapped.
+        public func memoryTerms(maxSequenceLength: Int, positions: Int, logitRows: Int) throws -> [MemoryPlan.Term] {
+            try attributing(to: path) {
+                try LlamaModel.memoryTerms(
+                    config: config, source: source, sourceName: sourceName, maxSequenceLength: maxSequenceLength, positions: positions,
+                    logitRows: logitRows)
+            }
+        }
+
+        /// What `generate` needs: a cache of `capacity` positions, a prompt of up to
+        /// `promptPositions` run as one block, one row of logits per call.
+        /// - Throws: `InputError` if a file cannot be mapped.
+        public func generationPlan(capacity: Int, promptPositions: Int) throws -> MemoryPlan {
+            let terms = try memoryTerms(maxSequenceLength: capacity, positions: max(1, promptPositions), logitRows: 1)
+            return MemoryPlan(command: "generate", terms: terms, advice: "lower -n (--ctx with --chat)")
+                .adding([MemoryPlan.Term("process", MemoryPlan.baseline)])
+        }
+
+        /// Builds the forward pass.
+        /// - Throws: `InputError` naming a missing or mis-shaped tensor.
+        public func model(maxSequenceLength: Int, threads: Int = 1) throws -> Opened {
+            // The forward pass reads the kept KV copies in place, without the others: check them all first.
+            if let set = source as? ShardSet { try set.checkEveryKVCopy() }
+            let model = try attributing(to: path) {
+                try LlamaModel(
+                    config: config, source: source, sourceName: sourceName, rope: rope, maxSequenceLength: maxSequenceLength,
+                    threads: threads)
+            }
+            return Opened(path: path, format: format, model: model, tokenizer: tokenizer, fileType: fileType)
+        }
+    }
+
+    /// Opens a checkpoint directory or a `.gguf` file (or split set, by its first file) without
+    /// building the forward pass.
+    /// - Parameter ropeScalingFactor: overrides the checkpoint's Llama 3.1 scaling factor.
+    /// - Throws: `InputError` for anything missing or inconsistent, naming the file and key or tensor.
+    public static func prepare(_ path: String, ropeScalingFactor: Double? = nil) throws -> Prepared {
+        if FileSystem.kind(of: path) == .file, try isGGUF(path) {
+            let file = try GGUFSplitSet(path: path)
+            let (config, rope) = try attributing(to: path) { try configuration(of: file) }
+            let tokenizer = file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
+            var fileType: UInt32? = nil
+            if case .u32(let value)? = file.value("general.file_type") { fileType = value }
+            return Prepared(
+                path: path, format: "gguf", config: config, source: file, sourceName: { GGUFNames.gguf(for: $0) ?? $0 }, rope: rope,
+                tokenizer: tokenizer, fileType: fileType)
+        }
+        let checkpoint = try openCheckpoint(path, requireTokenizer: false)
+        var config = checkpoint.config
+        if let ropeScalingFactor { config.ropeScalingFactor = ropeScalingFactor }
+        return Prepared(
+            path: path, format: checkpoint.format, config: config, source: checkpoint.source, sourceName: { $0 }, rope: nil,
+            tokenizer: checkpoint.tokenizer, fileType: nil)
+    }
+
     /// Builds the forward pass over a checkpoint directory or a `.gguf` file (or split set, by its first file).
     /// - Parameter ropeScalingFactor: overrides the checkpoint's Llama 3.1 scaling factor.
     /// - Throws: `InputError` for anything missing or inconsistent, naming the file and key or tensor.
     public static func open(
         _ path: String, maxSequenceLength: Int, threads: Int = 1, ropeScalingFactor: Double? = nil
     ) throws -> Opened {
-        if FileSystem.kind(of: path) == .file, try isGGUF(path) {
-            let file = try GGUFSplitSet(path: path)
-            let (config, rope) = try attributing(to: path) { try configuration(of: file) }
-            let tokenizer = file.value("tokenizer.ggml.model") == nil ? nil : try GGUFTokenizer.load(from: file)
-            let model = try attributing(to: path) {
-                try LlamaModel(
-                    config: config, source: file, sourceName: { GGUFNames.gguf(for: $0) ?? $0 }, rope: rope,
-                    maxSequenceLength: maxSequenceLength, threads: threads)
-            }
-            var fileType: UInt32? = nil
-            if case .u32(let value)? = file.value("general.file_type") { fileType = value }
-            return Opened(path: path, format: "gguf", model: model, tokenizer: tokenizer, fileType: fileType)
-        }
-        let checkpoint = try openCheckpoint(path, requireTokenizer: false)
-        // The forward pass may read kept KV copies without the others: check them all first.
-        if let set = checkpoint.source as? ShardSet { try set.checkEveryKVCopy() }
-        var config = checkpoint.config
-        if let ropeScalingFactor { config.ropeScalingFactor = ropeScalingFactor }
-        let model = try attributing(to: path) {
-            try LlamaModel(config: config, source: checkpoint.source, maxSequenceLength: maxSequenceLength, threads: threads)
-        }
-        return Opened(path: path, format: checkpoint.format, model: model, tokenizer: checkpoint.tokenizer, fileType: nil)
+        try prepare(path, ropeScalingFactor: ropeScalingFactor).model(maxSequenceLength: maxSequenceLength, threads: threads)
     }
 
     /// The tokenizer of a `.gguf` file or checkpoint directory, without building the model; nil

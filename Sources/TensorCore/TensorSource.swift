@@ -29,6 +29,36 @@ public protocol TensorSource: AnyObject {
     /// file to file in the kernel without touching them.
     /// - Throws: `InputError` if the tensor is unknown.
     func storedRange(of name: String) throws -> StoredRange?
+
+    /// The tensors `name` is the concatenation of, when the source assembles it from several
+    /// (a shard set's merge); nil for a tensor stored whole. Each part can then be read in place
+    /// (`residentBytes`) where the merged tensor cannot, so the forward pass keeps a sharded
+    /// model without copying it (`docs/memory.md`).
+    /// - Throws: `InputError` if the tensor is unknown.
+    func parts(of name: String) throws -> TensorParts?
+}
+
+/// A tensor as the concatenation of other sources' tensors along one axis, in order.
+public struct TensorParts {
+    public struct Part {
+        public let source: any TensorSource
+        /// The part's name in `source`.
+        public let name: String
+
+        public init(source: any TensorSource, name: String) {
+            self.source = source
+            self.name = name
+        }
+    }
+
+    /// The axis the parts are concatenated along (0: blocks of rows, 1: blocks of columns).
+    public let axis: Int
+    public let parts: [Part]
+
+    public init(axis: Int, parts: [Part]) {
+        self.axis = axis
+        self.parts = parts
+    }
 }
 
 /// A contiguous byte range of an open file.
@@ -47,4 +77,5 @@ public struct StoredRange {
 extension TensorSource {
     public func residentBytes(of name: String) throws -> UnsafeRawBufferPointer? { nil }
     public func storedRange(of name: String) throws -> StoredRange? { nil }
+    public func parts(of name: String) throws -> TensorParts? { nil }
 }

@@ -62,4 +62,8 @@ public final class TensorSourceUnion: TensorSource {
     public func storedRange(of name: String) throws -> StoredRange? {
         try part(holding: name).storedRange(of: name)
     }
+
+    public func parts(of name: String) throws -> TensorParts? {
+        try part(holding: name).parts(of: name)
+    }
 }

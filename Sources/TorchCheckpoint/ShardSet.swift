@@ -55,6 +55,12 @@ public final class ShardSet: TensorSource {
         name.hasPrefix("layers.") && (name.hasSuffix(".attention.wk.weight") || name.hasSuffix(".attention.wv.weight"))
     }
 
+    /// The shards whose slices of `name` are concatenated, in order: every shard, or one of
+    /// each run of KV copies. `withBytes` and `parts(of:)` both merge by this list.
+    func concatenatedShards(of name: String) -> [any TensorSource] {
+        indexByName[name].map { members[$0].map { shards[$0] } } ?? []
+    }
+
     public func withBytes<R>(of name: String, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard let index = indexByName[name] else { throw InputError(.missing, "no such tensor", at: .tensor(name)) }
         let info = tensorInfos[index]
@@ -69,8 +75,7 @@ public final class ShardSet: TensorSource {
         var merged = [UInt8](repeating: 0, count: info.byteCount)
         try merged.withUnsafeMutableBytes { destination in
             var column = 0
-            for rank in members[index] {
-                let shard = shards[rank]
+            for shard in concatenatedShards(of: name) {
                 let part = shard.info(named: name)!
                 let chunk = part.shape[axis] * innerPerUnit
                 try shard.withBytes(of: name) { source in

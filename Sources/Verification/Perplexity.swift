@@ -3,6 +3,7 @@ import Dispatch
 import Llama
 import LlamaTokenizers
 import ModelLoading
+import TensorCore
 
 /// Perplexity over a text, and KL divergence against a base model, with llama-perplexity's
 /// method (`docs/perplexity.md` §1): the text is tokenized once with BOS, cut into chunks of
@@ -27,11 +28,14 @@ public enum Perplexity {
         /// Compare with this model, run on the same chunks.
         public var klBaseModel: String?
         public var sync: Bool
+        /// Refuse to start when the memory plan exceeds this many bytes (nil: no limit).
+        public var memoryLimit: Int?
 
         public init(
             model: String, text: String?, textLabel: String, context: Int? = nil, chunks: Int? = nil, threads: Int,
-            saveLogits: String? = nil, klBase: String? = nil, klBaseModel: String? = nil, sync: Bool = true
+            saveLogits: String? = nil, klBase: String? = nil, klBaseModel: String? = nil, sync: Bool = true, memoryLimit: Int? = nil
         ) {
+            self.memoryLimit = memoryLimit
             self.model = model
             self.text = text
             self.textLabel = textLabel
@@ -81,7 +85,12 @@ public enum Perplexity {
     public static func run(_ request: Request, progress: (Progress) -> Void = { _ in }) throws -> Result {
         let base = try request.klBase.map { try LogitsFile(path: $0) }
         let context = try chooseContext(request, base: base)
-        let opened = try ModelFiles.open(request.model, maxSequenceLength: context, threads: request.threads)
+        let prepared = try ModelFiles.prepare(request.model)
+        let baseModel = try request.klBaseModel.map { try ModelFiles.prepare($0) }
+        if let limit = request.memoryLimit {
+            try plan(request, prepared, baseModel, context: context).check(limit: limit)
+        }
+        let opened = try prepared.model(maxSequenceLength: context, threads: request.threads)
         let vocab = opened.model.config.vocabSize
         let tokens = try textTokens(request, tokenizer: opened.tokenizer, base: base)
         var chunks = tokens.count / context
@@ -97,7 +106,8 @@ public enum Perplexity {
                 file: request.textLabel)
         }
         if let limit = request.chunks { chunks = min(chunks, limit) }
-        let baseSource = try BaseSource(request, stored: base, context: context, vocab: vocab, chunks: chunks, tokens: tokens)
+        let baseSource = try BaseSource(
+            request, stored: base, model: baseModel, context: context, vocab: vocab, chunks: chunks, tokens: tokens)
         let run = Evaluation(
             model: opened.model, tokens: tokens, bos: opened.tokenizer?.bosID ?? tokens[0], context: context, threads: request.threads)
         let start = DispatchTime.now().uptimeNanoseconds
@@ -119,6 +129,30 @@ public enum Perplexity {
             perplexityError: summary?.perplexity.error ?? tally.nll.perplexityError, chunkPerplexities: tally.perChunk, kld: summary,
             seconds: seconds)
     }
+
+    /// The memory of the run: the model (and the base model) over one chunk, its logits in
+    /// slices, the text and its tokens, and one chunk's compressed base rows.
+    static func plan(
+        _ request: Request, _ model: ModelFiles.Prepared, _ baseModel: ModelFiles.Prepared?, context: Int
+    ) throws -> MemoryPlan {
+        var plan = MemoryPlan(
+            command: "perplexity",
+            terms: try model.memoryTerms(maxSequenceLength: context, positions: context, logitRows: min(context, rowsPerSlice)),
+            advice: "lower --ctx")
+        if let baseModel {
+            plan = plan.adding(
+                try baseModel.memoryTerms(maxSequenceLength: context, positions: context, logitRows: min(context, rowsPerSlice)))
+        }
+        // At most one token per byte, 8 bytes each, beside the text itself.
+        let textBytes = (request.text?.utf8.count ?? 0) * 9
+        let baseRows = context * 2 * LogProbRow.width(vocab: model.config.vocabSize)
+        return plan.adding([
+            MemoryPlan.Term("text and base rows", textBytes + baseRows), MemoryPlan.Term("process", MemoryPlan.baseline),
+        ])
+    }
+
+    /// Logit rows a chunk's forward call hands out at a time.
+    static let rowsPerSlice = 64
 
     private static func chooseContext(_ request: Request, base: LogitsFile?) throws -> Int {
         guard let base else { return request.context ?? defaultContext }
@@ -162,14 +196,18 @@ enum BaseSource {
     case live(LlamaModel)
     case saving(LogitsFile.Writer)
 
-    init(_ request: Perplexity.Request, stored: LogitsFile?, context: Int, vocab: Int, chunks: Int, tokens: [Int]) throws {
+    init(
+        _ request: Perplexity.Request, stored: LogitsFile?, model prepared: ModelFiles.Prepared?, context: Int, vocab: Int, chunks: Int,
+        tokens: [Int]
+    ) throws {
         if let stored {
             self = .stored(stored)
-        } else if let path = request.klBaseModel {
-            let model = try ModelFiles.open(path, maxSequenceLength: context, threads: request.threads).model
-            guard model.config.vocabSize == vocab else {
-                throw InputError(.mismatch, "vocabulary \(model.config.vocabSize) differs from the model's \(vocab)", file: path)
+        } else if let prepared {
+            guard prepared.config.vocabSize == vocab else {
+                throw InputError(
+                    .mismatch, "vocabulary \(prepared.config.vocabSize) differs from the model's \(vocab)", file: prepared.path)
             }
+            let model = try prepared.model(maxSequenceLength: context, threads: request.threads).model
             self = .live(model)
         } else if let path = request.saveLogits {
             self = .saving(
@@ -224,7 +262,7 @@ struct Evaluation {
     ) throws {
         let vocab = model.config.vocabSize
         model.reset()
-        try model.forward(chunkTokens(chunk), logitsFrom: first) { firstRow, slice in
+        try model.forward(chunkTokens(chunk), logitsFrom: first, rowsPerSlice: Perplexity.rowsPerSlice) { firstRow, slice in
             let rows = min(slice.count / vocab, context - 1 - firstRow)
             guard rows > 0 else { return }
             nonisolated(unsafe) let slice = slice

@@ -2,6 +2,7 @@ import BinaryIO
 import Llama
 import LlamaTokenizers
 import ModelLoading
+import TensorCore
 
 /// Runs a model on a reference's tokens and compares its logits with stored ones (`reference`)
 /// or with a second model run on the same tokens (`against`): what `llamakit verify` does.
@@ -17,8 +18,14 @@ public enum Verifier {
         /// Text instead of tokens (with `against`), tokenized with the model's tokenizer after BOS.
         public var text: String?
         public var threads: Int
+        /// Refuse to start when the memory plan exceeds this many bytes (nil: no limit).
+        public var memoryLimit: Int?
 
-        public init(model: String, reference: String?, against: String?, tokens: [Int]?, text: String? = nil, threads: Int) {
+        public init(
+            model: String, reference: String?, against: String?, tokens: [Int]?, text: String? = nil, threads: Int,
+            memoryLimit: Int? = nil
+        ) {
+            self.memoryLimit = memoryLimit
             self.model = model
             self.reference = reference
             self.against = against
@@ -40,6 +47,9 @@ public enum Verifier {
         /// The positions run, and the tokenizer that turned `text` into them (when there was text).
         public var tokens: [Int]
         public var tokenizer: (any Tokenizer)?
+        /// How the model's weights, and the original's with `against`, were held.
+        public var residency: WeightResidency
+        public var againstResidency: WeightResidency?
     }
 
     /// - Parameter status: progress lines for a terminal.
@@ -65,7 +75,12 @@ public enum Verifier {
         }
         // A text has at most one token per byte, plus BOS; the cache is allocated only when used.
         let capacity = request.text.map { $0.utf8.count + 1 } ?? tokens.count
-        let opened = try ModelFiles.open(request.model, maxSequenceLength: capacity, threads: request.threads)
+        let prepared = try ModelFiles.prepare(request.model)
+        let original = try request.against.map { try ModelFiles.prepare($0) }
+        if let limit = request.memoryLimit {
+            try plan(prepared, original, positions: capacity, referenceBytes: (referenceLogits?.count ?? 0) * 4).check(limit: limit)
+        }
+        let opened = try prepared.model(maxSequenceLength: capacity, threads: request.threads)
         if let text = request.text {
             (tokens, textTokenizer) = try tokenize(text, with: opened.tokenizer, or: request.against, model: request.model)
         }
@@ -77,9 +92,10 @@ public enum Verifier {
         }
         status("running \(request.model) on \(tokens.count) positions…")
         let logits = try opened.model.forward(tokens)
-        if referenceLogits == nil, let against = request.against {
-            status("running \(against) on \(tokens.count) positions…")
-            referenceLogits = try runOriginal(against, tokens: tokens, vocab: vocab, threads: request.threads)
+        var againstResidency: WeightResidency? = nil
+        if referenceLogits == nil, let original {
+            status("running \(original.path) on \(tokens.count) positions…")
+            (referenceLogits, againstResidency) = try runOriginal(original, tokens: tokens, vocab: vocab, threads: request.threads)
         }
         status("")
         return Outcome(
@@ -87,7 +103,22 @@ public enum Verifier {
             gate: .forFile(fileType: opened.fileType, weights: opened.model.weightType), format: opened.format,
             weightType: opened.model.weightType.rawValue,
             referenceLabel: request.reference ?? request.against ?? "", vocab: vocab, tokens: tokens,
-            tokenizer: textTokenizer)
+            tokenizer: textTokenizer, residency: opened.model.weightResidency, againstResidency: againstResidency)
+    }
+
+    /// The memory of the run: the model (and the original with `against`) over `positions`
+    /// positions, with every position's logits, and the stored reference logits.
+    static func plan(
+        _ model: ModelFiles.Prepared, _ original: ModelFiles.Prepared?, positions: Int, referenceBytes: Int
+    ) throws -> MemoryPlan {
+        var plan = MemoryPlan(
+            command: "verify", terms: try model.memoryTerms(maxSequenceLength: positions, positions: positions, logitRows: positions),
+            advice: "verify fewer positions")
+        if let original {
+            plan = plan.adding(try original.memoryTerms(maxSequenceLength: positions, positions: positions, logitRows: positions))
+        }
+        if referenceBytes > 0 { plan = plan.adding([MemoryPlan.Term("reference logits", referenceBytes)]) }
+        return plan.adding([MemoryPlan.Term("process", MemoryPlan.baseline)])
     }
 
     /// `text` as tokens of the model's tokenizer (the original's when the model has none), BOS first.
@@ -100,11 +131,13 @@ public enum Verifier {
         return (tokenizer.encode(text, bos: true, eos: false, allowSpecial: false), tokenizer)
     }
 
-    private static func runOriginal(_ path: String, tokens: [Int], vocab: Int, threads: Int) throws -> [Float] {
-        let original = try ModelFiles.open(path, maxSequenceLength: tokens.count, threads: threads)
-        guard original.model.config.vocabSize == vocab else {
-            throw InputError(.mismatch, "vocabulary \(original.model.config.vocabSize) differs from the model's \(vocab)", file: path)
+    private static func runOriginal(
+        _ original: ModelFiles.Prepared, tokens: [Int], vocab: Int, threads: Int
+    ) throws -> ([Float], WeightResidency) {
+        guard original.config.vocabSize == vocab else {
+            throw InputError(.mismatch, "vocabulary \(original.config.vocabSize) differs from the model's \(vocab)", file: original.path)
         }
-        return try original.model.forward(tokens)
+        let model = try original.model(maxSequenceLength: tokens.count, threads: threads).model
+        return (try model.forward(tokens), model.weightResidency)
     }
 }

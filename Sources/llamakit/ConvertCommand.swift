@@ -73,6 +73,8 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var writing: WriteOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws {
         if vocabOnly && noTokenizer { throw ValidationError("--vocab-only needs the tokenizer: drop --no-tokenizer") }
         if to == .hf {
@@ -93,6 +95,7 @@ struct ConvertCommand: ParsableCommand {
         try reportingErrors {
             let opened = try ModelFiles.openCheckpoint(
                 self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
+            try ConversionMemory.plan(command: "convert", source: opened.source).check(limit: memory.limit)
             if to == .hf { return try exportHF(opened) }
             let checkpoint = opened
             let (config, tokenizer) = (opened.config, opened.tokenizer)

@@ -34,7 +34,7 @@ extension GenerateCommand {
             guard (16...(1 << 20)).contains(context) else { throw InputError(.outOfRange, "--ctx must be 16…1048576") }
             // The model is built before it is known to have a tokenizer: its cache is only
             // allocated on first use, and opening reads the tokenizer once.
-            let opened = try ModelFiles.open(model, maxSequenceLength: context, threads: threading.threads)
+            let opened = try openModel(capacity: context, promptPositions: context)
             guard let tokenizer = opened.tokenizer else {
                 throw InputError(.missing, "the model has no tokenizer to chat with", file: model)
             }

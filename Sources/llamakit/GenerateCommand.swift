@@ -51,6 +51,8 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     @Flag(help: "Print {ids, text, prefill_tokens_per_s, decode_tokens_per_s} as JSON instead of streaming.")
     var json = false
 
@@ -77,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
             if let promptTokens { ids = promptTokens.ids }
             let prompt = try self.prompt ?? text.load()?.text
             let capacity = max(ids.count, (prompt?.utf8.count ?? 0) + 2) + n
-            let opened = try ModelFiles.open(model, maxSequenceLength: capacity, threads: threading.threads)
+            let opened = try openModel(capacity: capacity, promptPositions: capacity - n)
             let tokenizer = opened.tokenizer
             if let prompt {
                 guard let tokenizer else { throw InputError(.missing, "the model has no tokenizer: use --prompt-tokens", file: model) }
@@ -113,5 +115,15 @@ struct GenerateCommand: ParsableCommand {
                         threading.threads == 1 ? "" : "s"))
             }
         }
+    }
+
+    /// The model over `capacity` positions, after checking its memory plan against
+    /// `--max-memory`, and a line on stderr when its weights come from several shards or had to be copied.
+    func openModel(capacity: Int, promptPositions: Int) throws -> ModelFiles.Opened {
+        let prepared = try ModelFiles.prepare(model)
+        try prepared.generationPlan(capacity: capacity, promptPositions: promptPositions).check(limit: memory.limit)
+        let opened = try prepared.model(maxSequenceLength: capacity, threads: threading.threads)
+        if let line = opened.model.weightResidency.summary(of: model) { Console.error(line) }
+        return opened
     }
 }

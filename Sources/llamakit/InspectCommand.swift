@@ -34,6 +34,8 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print the module tree the way PyTorch prints the model.")
     var tree = false
 
+    @OptionGroup var memory: MemoryOptions
+
     /// Reads 4 bytes, never the file.
     static func startsWithGGUFMagic(_ path: String) -> Bool {
         guard FileSystem.kind(of: path) == .file, let reader = try? FileReader(path: path), reader.size >= 4 else { return false }
@@ -47,7 +49,9 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             if path.hasSuffix(".gguf") || Self.startsWithGGUFMagic(path) {
-                let report = GGUFReport(file: try GGUFSplitSet(path: path))
+                let file = try GGUFSplitSet(path: path)
+                try MemoryPlan.listing(command: "inspect", tensorCount: file.tensorInfos.count).check(limit: memory.limit)
+                let report = GGUFReport(file: file)
                 if tree {
                     throw InputError(.unsupported, "--tree is for PyTorch checkpoints; use the table or --json for GGUF", file: path)
                 }
@@ -55,6 +59,7 @@ struct InspectCommand: ParsableCommand {
                 return
             }
             let report = try HFDirectory.isHF(path) ? InspectReport(hf: path) : InspectReport(path: path)
+            try MemoryPlan.listing(command: "inspect", tensorCount: report.source.tensorInfos.count).check(limit: memory.limit)
             if tree && report.format == "safetensors" {
                 throw InputError(.unsupported, "--tree is for PyTorch checkpoints; use the table or --json for safetensors", file: path)
             }

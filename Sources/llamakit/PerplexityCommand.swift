@@ -44,6 +44,8 @@ struct PerplexityCommand: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     @Flag(help: "Skip the fsync of --save-logits before its rename.")
     var noSync = false
 
@@ -70,7 +72,8 @@ struct PerplexityCommand: ParsableCommand {
             let result = try Perplexity.run(
                 Perplexity.Request(
                     model: model, text: given?.text, textLabel: given?.label ?? klBase ?? "", context: context, chunks: chunks,
-                    threads: threading.threads, saveLogits: saveLogits, klBase: klBase, klBaseModel: klBaseModel, sync: !noSync)
+                    threads: threading.threads, saveLogits: saveLogits, klBase: klBase, klBaseModel: klBaseModel, sync: !noSync,
+                    memoryLimit: memory.limit)
             ) { progress in
                 guard terminal else { return }
                 let kld = progress.meanKLD.map { String(format: ", mean KLD %.6f", $0) } ?? ""

@@ -36,6 +36,8 @@ struct QuantizeCommand: ParsableCommand {
 
     @OptionGroup var writing: WriteOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     func validate() throws {
         if input == output { throw ValidationError("the output must be a different file from the input") }
     }
@@ -43,6 +45,7 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let file = try GGUFSplitSet(path: input)
+            try ConversionMemory.plan(command: "quantize", source: file).check(limit: memory.limit)
             let terminal = Console.stderrIsTerminal
             let request = QuantizationRequest(preset: type, overrides: try mix.overrides(), importance: try mix.importance())
             let (report, files) = try Requantizer.run(

@@ -3,6 +3,7 @@ import BinaryIO
 import Conversion
 import GGUF
 import ImportanceMatrix
+import TensorCore
 
 #if canImport(Glibc)
     import Glibc
@@ -16,6 +17,18 @@ struct ThreadOptions: ParsableArguments {
     func validate() throws {
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be 1…256") }
     }
+}
+
+/// `--max-memory`, the same for every command that reads a model: the command works out the
+/// memory it will take before it starts and refuses a plan over the limit (`docs/memory.md`).
+struct MemoryOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Refuse to start when the command would need more than SIZE of memory (mapped model files excluded; e.g. 8G, 500M, as --split-max-size reads them; default: 80 % of RAM).",
+            valueName: "size"))
+    var maxMemory: ByteSize?
+
+    var limit: Int { maxMemory?.bytes ?? MemoryPlan.defaultLimit() }
 }
 
 /// How `convert` and `quantize` write their output.

@@ -55,6 +55,8 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var threading: ThreadOptions
 
+    @OptionGroup var memory: MemoryOptions
+
     @Flag(help: "Print the result as JSON.")
     var json = false
 
@@ -75,8 +77,11 @@ struct VerifyCommand: ParsableCommand {
             let outcome = try Verifier.run(
                 Verifier.Request(
                     model: model, reference: reference, against: against, tokens: try givenTokens(), text: try text.load()?.text,
-                    threads: threading.threads)
+                    threads: threading.threads, memoryLimit: memory.limit)
             ) { if terminal { Console.status($0) } }
+            for line in [outcome.residency.summary(of: model), outcome.againstResidency?.summary(of: against ?? "")] {
+                if let line { Console.error(line) }
+            }
             if text.showTokens { Console.error(Formatting.tokens(outcome.tokens, outcome.tokenizer)) }
             let c = outcome.comparison
             let gate = outcome.gate.overriding(maxRelativeDiff: maxRelativeDiff, minTop1: minTop1, maxMeanKLD: maxMeanKld)
