@@ -313,6 +313,7 @@ struct InspectReport {
             ("format", .string(format)), ("files", .array(filesJSON)), ("tensors", .array(tensors)), ("config", configJSON),
         ]
         if let configError { members.append(("config_error", .string(configError.description))) }
+        if !layoutNotes.isEmpty { members.append(("layout_notes", .array(layoutNotes.map { .string($0) }))) }
         let tokenizerJSON: JSONOutput =
             tokenizer.flatMap { format in
                 tokenizerPath.map {
