@@ -32,15 +32,16 @@ shape would need 29 GB of the machine's 24 GiB): the parameters stay bf16 and
     throughout (the embedding's f32 output makes the residual stream, the KV cache, the mask and
     the norms f32);
   - each linear layer whose f32 weight exceeds 1 GiB — the output projection [128256, dim] in both
-    shapes, and in the 405B shape also wq, wo, w1, w2, w3 — is computed in f32 in row pieces of
-    ≤ 256 MB (each piece of the weight upcast, `F.linear` on it, the pieces' outputs
-    concatenated): every logit and activation is still one f32 dot product over the whole input;
+    shapes, and in the 405B shape also w1, w2, w3 (wq and wo are 1 GiB and upcast whole) — is
+    computed in f32 in row pieces of ≤ 256 MB (each piece of the weight upcast, `F.linear` on it,
+    the pieces' outputs concatenated): every logit and activation is still one f32 dot product
+    over the whole input;
   - the embedding is looked up in bf16 and its output cast to f32 (a lookup does not round).
 
 Needs torch, fairscale, llama-models 0.3.0 and numpy; a release build (`make release`) and
 Meta's tokenizer (`make fixtures/.cache/llama3/tokenizer.model`). Resources on this project's
-2-core, 24 GiB machine: `make 70b` about 2 minutes, peak RAM ≈ 9 GB, 7.6 GB of disk;
-`make 405b` about 5 minutes, peak RAM ≈ 17 GB, 14.7 GB of disk. `measure` needs the set's size
+2-core, 24 GiB machine: `make 70b` 1 minute, peak RSS 8.7 GB, 7.6 GB of disk; `make 405b`
+2¼ minutes, peak RSS 16.5 GB, 14.8 GB of disk (/usr/bin/time -v). `measure` needs the set's size
 again for the largest output (the BF16 GGUF; outputs are written one at a time into
 Benchmarks/.work/ and deleted after each run), about 4 minutes per run for 70b and 10 for 405b.
 
