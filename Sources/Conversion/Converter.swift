@@ -101,30 +101,59 @@ public enum Converter {
                 try factors.withUnsafeBytes { try sink($0) }
                 return
             }
-            let info = source.info(named: meta)!
-            // Meta's bf16 weights go into a bf16 file bit for bit, copied by the kernel when the
-            // checkpoint stores them contiguously.
-            if tensor.type == .bf16 && info.dtype == .bf16, let range = try source.storedRange(of: meta) {
-                try sink.copy(range)
-                return
-            }
             let rows = try request.rows(for: tensor.gguf, shape: tensor.shape, type: tensor.type, missing: &missing)
-            try source.withBytes(of: meta) { raw in
-                // Meta's bf16 weights go into a bf16 file bit for bit.
-                if tensor.type == .bf16 && info.dtype == .bf16 {
-                    try sink(raw)
-                    return
+            // A shard set's row-split tensor is written slice by slice: each slice is whole rows,
+            // so the bytes are the merged tensor's without assembling it (`docs/memory.md`).
+            let pieces = try rowSlices(of: meta, in: source)
+            var firstElement = 0
+            for piece in pieces {
+                let info = piece.source.info(named: piece.name)!
+                try write(
+                    piece.source, piece.name, info, as: tensor.type, rows: rows, firstElement: firstElement, threads: options.threads,
+                    scratch: &scratch, encoded: &encoded
+                ) { output in
+                    switch output {
+                    case .bytes(let raw): try sink(raw)
+                    case .range(let range): try sink.copy(range)
+                    }
                 }
-                try TensorEncoder.encodeTensor(
-                    raw, dtype: info.dtype, count: info.elementCount, as: tensor.type, rows: rows, name: meta,
-                    threads: options.threads, scratch: &scratch, encoded: &encoded
-                ) { try sink($0) }
+                firstElement += info.elementCount
             }
         }
         let report = QuantizationReport(types: plan.map(\.type), fallbacks: mix.fallbacks, withoutImportance: missing)
         return Summary(
             tensorCount: plan.count, droppedTiedOutput: droppedTied, ropeScalingFactor: scaling, bytes: 0, report: report,
             files: files)
+    }
+
+    /// Where a tensor's bytes go: in memory, or a stored range the writer copies in the kernel.
+    private enum Output {
+        case bytes(UnsafeRawBufferPointer)
+        case range(StoredRange)
+    }
+
+    /// The tensors `name` is written from: its row slices when the source concatenates it
+    /// along dim 0 (a shard set), otherwise the tensor itself.
+    private static func rowSlices(of name: String, in source: any TensorSource) throws -> [TensorParts.Part] {
+        if let parts = try source.parts(of: name), parts.axis == 0 { return parts.parts }
+        return [TensorParts.Part(source: source, name: name)]
+    }
+
+    /// Encodes one tensor (or row slice) as `type`, handing the bytes to `emit` in chunks.
+    /// Meta's bf16 weights go into a bf16 file bit for bit, copied by the kernel when the file
+    /// stores them contiguously.
+    private static func write(
+        _ source: any TensorSource, _ name: String, _ info: TensorInfo, as type: GGMLType, rows: TensorEncoder.RowPlan?, firstElement: Int,
+        threads: Int, scratch: inout [Float], encoded: inout [UInt8], emit: (Output) throws -> Void
+    ) throws {
+        if type == .bf16 && info.dtype == .bf16, let range = try source.storedRange(of: name) { return try emit(.range(range)) }
+        try source.withBytes(of: name) { raw in
+            if type == .bf16 && info.dtype == .bf16 { return try emit(.bytes(raw)) }
+            try TensorEncoder.encodeTensor(
+                raw, dtype: info.dtype, count: info.elementCount, as: type, rows: rows, name: name, firstElement: firstElement,
+                threads: threads, scratch: &scratch, encoded: &encoded
+            ) { try emit(.bytes($0)) }
+        }
     }
 
     /// Whether `output.weight` is the embedding bit for bit (Llama 3.2 1B/3B tie them), so the
@@ -134,10 +163,21 @@ public enum Converter {
             let embedding = source.info(named: "tok_embeddings.weight"),
             output.shape == embedding.shape, output.dtype == embedding.dtype
         else { return false }
-        return try source.withBytes(of: "output.weight") { output in
-            try source.withBytes(of: "tok_embeddings.weight") { embedding in
-                output.count == embedding.count
-                    && (output.count == 0 || memcmp(output.baseAddress!, embedding.baseAddress!, output.count) == 0)
+        // Shard by shard when both are split alike, so neither is assembled.
+        let outputs = try rowSlices(of: "output.weight", in: source)
+        let embeddings = try rowSlices(of: "tok_embeddings.weight", in: source)
+        let pairs =
+            outputs.count == embeddings.count
+            ? Array(zip(outputs, embeddings))
+            : [(TensorParts.Part(source: source, name: "output.weight"), TensorParts.Part(source: source, name: "tok_embeddings.weight"))]
+        for (output, embedding) in pairs where try !bytesEqual(output, embedding) { return false }
+        return true
+    }
+
+    private static func bytesEqual(_ a: TensorParts.Part, _ b: TensorParts.Part) throws -> Bool {
+        try a.source.withBytes(of: a.name) { left in
+            try b.source.withBytes(of: b.name) { right in
+                left.count == right.count && (left.count == 0 || memcmp(left.baseAddress!, right.baseAddress!, left.count) == 0)
             }
         }
     }

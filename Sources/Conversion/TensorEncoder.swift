@@ -63,11 +63,13 @@ enum TensorEncoder {
 
     /// A whole tensor (`raw`: `count` elements of `dtype`) encoded as `type` in chunks of about
     /// `Converter.chunkElements` (whole blocks; whole rows when importance weights are given),
+    /// `firstElement` the index of its first element in a larger tensor (for messages),
     /// each handed to `emit`, so memory stays a few megabytes whatever the tensor. `scratch`
     /// and `encoded` are reused across tensors. Shared by `convert` and `quantize`.
     static func encodeTensor(
         _ raw: UnsafeRawBufferPointer, dtype: DType, count: Int, as type: GGMLType, rows: RowPlan? = nil, name: String,
-        threads: Int, scratch: inout [Float], encoded: inout [UInt8], emit: (UnsafeRawBufferPointer) throws -> Void
+        firstElement: Int = 0, threads: Int, scratch: inout [Float], encoded: inout [UInt8],
+        emit: (UnsafeRawBufferPointer) throws -> Void
     ) throws {
         let importance = rows?.importance
         // The importance-weighted 32-value quantizers weigh by statistics of the whole row.
@@ -85,7 +87,7 @@ enum TensorEncoder {
                     let out = UnsafeMutableRawBufferPointer(rebasing: output[0..<(try encodedSize(length, as: type, name: name))])
                     try convertChunk(
                         UnsafeRawBufferPointer(rebasing: raw[byteOffset(start, dtype)..<byteOffset(start + length, dtype)]), dtype: dtype,
-                        firstElement: start, as: type, importance: importance, unit: unit, name: name,
+                        firstElement: firstElement + start, as: type, importance: importance, unit: unit, name: name,
                         values: UnsafeMutableBufferPointer(rebasing: values[0..<length]), into: out, threads: threads)
                     try emit(UnsafeRawBufferPointer(out))
                     start += length

@@ -21,6 +21,8 @@ public final class ShardSet: TensorSource {
     /// Per tensor, the ranks it is concatenated from (every shard, or one of each KV copy group).
     private var members: [[Int]] = []
     private var indexByName: [String: Int] = [:]
+    private var mergeBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 64)
+    private var mergeBufferBusy = false
 
     /// - Parameter layout: how each tensor is split (Meta's fairscale layout by default).
     /// - Throws: `InputError` when shards disagree on names, dtypes or shapes, a tensor's
@@ -72,8 +74,7 @@ public final class ShardSet: TensorSource {
         let outer = info.shape[..<axis].reduce(1, *)
         let innerPerUnit = info.shape[(axis + 1)...].reduce(1, *) * itemSize
         let rowBytes = info.shape[axis] * innerPerUnit
-        var merged = [UInt8](repeating: 0, count: info.byteCount)
-        try merged.withUnsafeMutableBytes { destination in
+        return try withMergeBuffer(count: info.byteCount) { destination in
             var column = 0
             for shard in concatenatedShards(of: name) {
                 let part = shard.info(named: name)!
@@ -86,9 +87,29 @@ public final class ShardSet: TensorSource {
                 }
                 column += chunk
             }
+            return try body(UnsafeRawBufferPointer(destination))
         }
-        return try merged.withUnsafeBytes(body)
     }
+
+    /// A buffer of `count` bytes for one merge, reused from merge to merge so a conversion does
+    /// not fault in and zero a fresh tensor-sized allocation per tensor (a nested read, such as
+    /// comparing two merged tensors, gets its own).
+    private func withMergeBuffer<R>(count: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+        if mergeBufferBusy {
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+            defer { buffer.deallocate() }
+            return try body(UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+        if mergeBuffer.count < count {
+            mergeBuffer.deallocate()
+            mergeBuffer = .allocate(byteCount: count, alignment: 64)
+        }
+        mergeBufferBusy = true
+        defer { mergeBufferBusy = false }
+        return try body(UnsafeMutableRawBufferPointer(rebasing: mergeBuffer[0..<count]))
+    }
+
+    deinit { mergeBuffer.deallocate() }
 
     /// Checks every repeated KV slice of every layer against the copy kept (what `withBytes`
     /// does for one tensor as it reads it), for a consumer that reads the kept shards directly.
