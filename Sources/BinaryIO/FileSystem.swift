@@ -91,6 +91,23 @@ public enum FileSystem {
         return file.copyBytes(0..<file.size)
     }
 
+    /// A kernel pseudo-file (`/proc/meminfo`, a cgroup's `memory.max`) read to its end: these
+    /// report a size of 0, so they cannot be mapped or sized first. Nil when it cannot be opened.
+    public static func readPseudoFile(_ path: String, limit: Int) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < limit {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes.prefix(limit), as: UTF8.self)
+    }
+
     /// A UTF-8 text file, refused beyond `limit` bytes or at the first byte that is not UTF-8.
     public static func readText(_ path: String, limit: Int) throws -> String {
         let bytes = try read(path, limit: limit)

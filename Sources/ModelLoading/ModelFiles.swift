@@ -125,8 +125,6 @@ public enum ModelFiles {
         /// Builds the forward pass.
         /// - Throws: `InputError` naming a missing or mis-shaped tensor.
         public func model(maxSequenceLength: Int, threads: Int = 1) throws -> Opened {
-            // The forward pass reads the kept KV copies in place, without the others: check them all first.
-            if let set = source as? ShardSet { try set.checkEveryKVCopy() }
             let model = try attributing(to: path) {
                 try LlamaModel(
                     config: config, source: source, sourceName: sourceName, rope: rope, maxSequenceLength: maxSequenceLength,

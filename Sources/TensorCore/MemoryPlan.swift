@@ -92,7 +92,7 @@ public struct MemoryPlan: Sendable, Equatable {
 
     /// `MemTotal` of `/proc/meminfo`, in bytes.
     static func meminfoTotal() -> Int? {
-        guard let text = try? FileSystem.readText("/proc/meminfo", limit: 1 << 16) else { return nil }
+        guard let text = FileSystem.readPseudoFile("/proc/meminfo", limit: 1 << 16) else { return nil }
         for line in text.split(separator: "\n") where line.hasPrefix("MemTotal:") {
             let fields = line.split(separator: " ")
             guard fields.count >= 2, let kilobytes = Int(fields[1]) else { return nil }
@@ -103,7 +103,7 @@ public struct MemoryPlan: Sendable, Equatable {
 
     /// The cgroup v2 limit of this process (`memory.max` of `/sys/fs/cgroup`), nil when unlimited or absent.
     static func cgroupLimit() -> Int? {
-        guard let text = try? FileSystem.readText("/sys/fs/cgroup/memory.max", limit: 256) else { return nil }
+        guard let text = FileSystem.readPseudoFile("/sys/fs/cgroup/memory.max", limit: 256) else { return nil }
         return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }
     }
 }

@@ -5,10 +5,12 @@ import TensorCore
 /// place instead of merging the model into memory (`docs/memory.md`).
 extension ShardSet {
     /// The shards' slices of a concatenated tensor, in merge order; nil for a replicated one.
-    /// - Throws: `InputError` if the tensor is unknown.
+    /// - Throws: `InputError` if the tensor is unknown, or a KV copy it drops differs from the one kept.
     public func parts(of name: String) throws -> TensorParts? {
         guard let split = split(of: name) else { throw InputError(.missing, "no such tensor", at: .tensor(name)) }
         guard case .concatenate(let axis) = split else { return nil }
+        // A reader of the parts never sees the dropped KV copies: compare them before it reads.
+        if kvCopies > 1 && Self.isKVProjection(name) { try checkCopiesEqual(name) }
         return TensorParts(axis: axis, parts: concatenatedShards(of: name).map { TensorParts.Part(source: $0, name: name) })
     }
 

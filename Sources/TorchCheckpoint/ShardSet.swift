@@ -111,14 +111,6 @@ public final class ShardSet: TensorSource {
 
     deinit { mergeBuffer.deallocate() }
 
-    /// Checks every repeated KV slice of every layer against the copy kept (what `withBytes`
-    /// does for one tensor as it reads it), for a consumer that reads the kept shards directly.
-    /// - Throws: `InputError` naming the first copy that differs.
-    public func checkEveryKVCopy() throws {
-        guard kvCopies > 1 else { return }
-        for info in tensorInfos where Self.isKVProjection(info.name) { try checkCopiesEqual(info.name) }
-    }
-
     // MARK: - Opening
 
     private func checkSameNames() throws {
@@ -213,7 +205,7 @@ public final class ShardSet: TensorSource {
         try shards[a].withBytes(of: name) { left in try shards[b].withBytes(of: name) { right in left.elementsEqual(right) } }
     }
 
-    private func checkCopiesEqual(_ name: String) throws {
+    func checkCopiesEqual(_ name: String) throws {
         for first in stride(from: 0, to: shards.count, by: kvCopies) {
             for rank in (first + 1)..<(first + kvCopies) where try !bytesEqual(name, rank, first) {
                 throw InputError(

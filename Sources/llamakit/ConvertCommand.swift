@@ -95,7 +95,7 @@ struct ConvertCommand: ParsableCommand {
         try reportingErrors {
             let opened = try ModelFiles.openCheckpoint(
                 self.checkpoint, requireTokenizer: !noTokenizer, hint: " (use --no-tokenizer to convert without one)")
-            try ConversionMemory.plan(command: "convert", source: opened.source).check(limit: memory.limit)
+            try ConversionMemory.plan(command: "convert", source: opened.source, rowSlices: to != .hf).check(limit: memory.limit)
             if to == .hf { return try exportHF(opened) }
             let checkpoint = opened
             let (config, tokenizer) = (opened.config, opened.tokenizer)

@@ -30,7 +30,8 @@ import TorchCheckpoint
     static func convert(_ fixture: String, _ type: ConversionType, source wrap: (any TensorSource) -> any TensorSource) throws -> GGUFFile {
         let directory = try CheckpointDirectory.open(ConversionTests.fixtures.appendingPathComponent(fixture).path)
         let tokenizer = try TokenizerLoader.load(path: directory.tokenizerPath!)
-        let config = try LlamaConfig(params: try LlamaParams.load(path: directory.paramsPath!), tensors: directory.source, tokenizer: .tiktoken)
+        let config = try LlamaConfig(
+            params: try LlamaParams.load(path: directory.paramsPath!), tensors: directory.source, tokenizer: .tiktoken)
         let output = NSTemporaryDirectory() + "llamakit-sharded-\(UUID().uuidString).gguf"
         _ = try Converter.convert(
             source: wrap(directory.source), config: config, tokenizer: tokenizer, options: .init(type: type, name: "x"), to: output)
@@ -56,7 +57,8 @@ import TorchCheckpoint
         }
         #expect(sharded.tensors.map(\.name) == whole.tensors.map(\.name))
         for tensor in whole.tensors {
-            #expect(try sharded.withBytes(of: tensor.name) { Array($0) } == whole.withBytes(of: tensor.name) { Array($0) }, "\(tensor.name)")
+            #expect(
+                try sharded.withBytes(of: tensor.name) { Array($0) } == whole.withBytes(of: tensor.name) { Array($0) }, "\(tensor.name)")
         }
     }
 }

@@ -67,7 +67,14 @@ import TorchCheckpoint
         #expect(
             MemoryPlan.format(0) == "0 B" && MemoryPlan.format(512_000) == "512 kB" && MemoryPlan.format(1_000_000) == "1.0 MB"
                 && MemoryPlan.format(123_456_789) == "123 MB")
-        #expect(MemoryPlan.defaultLimit() > 0)
+        // 80 % of MemTotal (or of a smaller cgroup limit), read here through Foundation.
+        let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        let total = try #require(
+            meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }?.split(separator: " ").dropFirst().first)
+        let cgroup = (try? String(contentsOfFile: "/sys/fs/cgroup/memory.max", encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        #expect(MemoryPlan.defaultLimit() == min(try #require(Int(total)) * 1024, cgroup ?? .max) / 5 * 4)
     }
 
     /// Row blocks compute each output row exactly as one matrix does.
