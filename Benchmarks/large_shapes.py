@@ -68,7 +68,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -100,18 +99,6 @@ def set_dir(shape):
 # make
 
 
-def init_model_parallel():
-    """As fixtures/make_fixtures.init_model_parallel: a one-process gloo group, model parallel 1."""
-    import torch.distributed as dist
-    from fairscale.nn.model_parallel import initialize as fs_init
-
-    if not dist.is_initialized():
-        store = tempfile.mktemp(prefix="llamakit-dist-")
-        dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
-    if not fs_init.model_parallel_is_initialized():
-        fs_init.initialize_model_parallel(1)
-
-
 def split_dim(name):
     """fairscale's layout, as make_fixtures.split_for_model_parallel (Llama 3: embedding on dim 0)."""
     module = name.split(".")[-2]
@@ -130,7 +117,10 @@ def build_model(params):
     from llama_models.llama3.args import ModelArgs
     from llama_models.llama3.model import Transformer
 
-    init_model_parallel()
+    sys.path.insert(0, os.path.join(ROOT, "fixtures"))
+    import make_fixtures
+
+    make_fixtures.init_model_parallel()
     torch.set_default_dtype(torch.bfloat16)
     try:
         model = Transformer(ModelArgs(**params, max_batch_size=1, max_seq_len=POSITIONS))
