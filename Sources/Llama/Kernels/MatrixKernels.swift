@@ -29,12 +29,19 @@ enum MatrixKernels {
         let quantized = QuantizedKernels.activationFormat(for: w.dtype).map {
             QuantizedKernels.quantize(x, positions: positions, cols: w.cols, as: $0)
         }
-        let tiled = positions >= tiledMinimumPositions && TileKernels.supports(w)
+        let prompt = positions >= tiledMinimumPositions
+        // K-quant prompts in native builds: integer block dots, four positions per weight block.
+        let integerTiled = prompt && quantized != nil && QuantizedTileKernels.supports(w.dtype)
+        let tiled = prompt && !integerTiled && TileKernels.supports(w)
         let output = SharedPointer(pointer: out)
         func dispatch(_ x: UnsafePointer<Float>) {
             let input = SharedPointer(pointer: UnsafeMutablePointer(mutating: x))
             @Sendable func run(_ range: Range<Int>) {
-                if tiled {
+                if integerTiled, let quantized {
+                    #if arch(x86_64) && LLAMAKIT_AVX2
+                        QuantizedTileKernels.rows(w, range, quantized, positions, output.pointer)
+                    #endif
+                } else if tiled {
                     TileKernels.rows(w, range, input.pointer, positions, output.pointer)
                 } else if let quantized {
                     QuantizedKernels.rows(w, range, quantized, positions, output.pointer)

@@ -1,0 +1,218 @@
+import TensorCore
+
+#if arch(x86_64) && LLAMAKIT_AVX2
+    import _Builtin_intrinsics.intel
+#endif
+
+/// `out[t] = W · x[t]` for a prompt over Q4_K, Q5_K and Q6_K rows: the integer block dots of a
+/// token step (`QuantizedKernels.AVX2`, `vpmaddubsw`/`vpmaddwd` over the Q8_K activations), with
+/// each weight block's levels and group scales unpacked once for four positions.
+///
+/// Kernel file. Per (row, block) the integer sums of four positions come out of one unpacking;
+/// their horizontal sums are taken together (`vphaddd`), and the float combination is the token
+/// step's, `d · d_x · Σ − dmin · d_x · Σ_min` block by block in the same order, lane by lane in a
+/// `SIMD4<Float>` (element-wise IEEE operations, no fused multiply-add), so every output is
+/// bit-identical to `QuantizedKernels.dot` — a prompt and a token-by-token pass compute the same
+/// products. Rows go in bands of `rowsPerBand`, so a band's weights stay in cache while the four
+/// positions' activations (4 · cols bytes) are reused by every row of the band.
+///
+/// Built only with `LLAMAKIT_AVX2`; portable builds run the f32 `TileKernels` over the
+/// activations taken back to f32 (`supports` is false there).
+enum QuantizedTileKernels {
+    static let positionsPerTile = 4
+    static let rowsPerBand = 16
+
+    static func supports(_ dtype: DType) -> Bool {
+        #if arch(x86_64) && LLAMAKIT_AVX2
+            return dtype == .q4_K || dtype == .q5_K || dtype == .q6_K
+        #else
+            return false
+        #endif
+    }
+
+    #if arch(x86_64) && LLAMAKIT_AVX2
+        typealias AVX2 = QuantizedKernels.AVX2
+
+        /// Rows `range` of `w` (Q4_K, Q5_K or Q6_K) times every position of `x` (Q8_K) into `out`
+        /// (`positions × w.rows`). Only rows in `range` are written.
+        static func rows(
+            _ w: WeightMatrix, _ range: Range<Int>, _ x: QuantizedKernels.QuantizedActivations, _ positions: Int,
+            _ out: UnsafeMutablePointer<Float>
+        ) {
+            precondition(x.format == .q8_K && supports(w.dtype))
+            let blocks = w.cols / 256, groups = w.cols / 16
+            // The activations' group sums as Int16 (|Σ| ≤ 16 · 128), so `vpmaddwd` weighs 16 of them at once.
+            let sums16 = UnsafeMutablePointer<Int16>.allocate(capacity: positions * groups)
+            defer { sums16.deallocate() }
+            x.sums.withUnsafeBufferPointer { sums in
+                for i in 0..<(positions * groups) { sums16[i] = Int16(truncatingIfNeeded: sums[i]) }
+            }
+            WeightMatrix.f16Table.withUnsafeBufferPointer { f16Table in
+                let table = f16Table.baseAddress!
+                x.values.withUnsafeBufferPointer { values in
+                    x.scales.withUnsafeBufferPointer { scales in
+                        var band = range.lowerBound
+                        while band < range.upperBound {
+                            let bandEnd = min(band + rowsPerBand, range.upperBound)
+                            var t = 0
+                            while t < positions {
+                                let valid = min(positionsPerTile, positions - t)
+                                // A short tile repeats its last position; only `valid` sums are stored.
+                                @inline(__always) func position(_ i: Int) -> Int { t + min(i, valid - 1) }
+                                @inline(__always) func q(_ i: Int) -> UnsafePointer<Int8> { values.baseAddress! + position(i) * w.cols }
+                                @inline(__always) func d(_ i: Int) -> UnsafePointer<Float> { scales.baseAddress! + position(i) * blocks }
+                                @inline(__always) func s(_ i: Int) -> UnsafePointer<Int16> { UnsafePointer(sums16 + position(i) * groups) }
+                                let tile = Tile(q: (q(0), q(1), q(2), q(3)), d: (d(0), d(1), d(2), d(3)), sums: (s(0), s(1), s(2), s(3)))
+                                for r in band..<bandEnd {
+                                    let row = (w.base + r * w.rowBytes).assumingMemoryBound(to: UInt8.self)
+                                    let result: SIMD4<Float>
+                                    switch w.dtype {
+                                    case .q4_K: result = affineRow(row, tile, blocks: blocks, five: false, table)
+                                    case .q5_K: result = affineRow(row, tile, blocks: blocks, five: true, table)
+                                    default: result = q6KRow(row, tile, blocks: blocks, table)
+                                    }
+                                    for i in 0..<valid { out[(t + i) * w.rows + r] = result[i] }
+                                }
+                                t += positionsPerTile
+                            }
+                            band = bandEnd
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Four positions' Q8_K activations: values, one scale per super-block, Int16 sums per 16.
+        struct Tile {
+            let q: (UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafePointer<Int8>)
+            let d: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
+            let sums: (UnsafePointer<Int16>, UnsafePointer<Int16>, UnsafePointer<Int16>, UnsafePointer<Int16>)
+
+            @inline(__always) func scales(_ b: Int) -> SIMD4<Float> { SIMD4(d.0[b], d.1[b], d.2[b], d.3[b]) }
+        }
+
+        /// Lane i (0…7) = the wrapping sum of the 8 lanes of vector i.
+        @inline(__always)
+        static func sums(
+            _ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i, _ v4: __m256i, _ v5: __m256i, _ v6: __m256i, _ v7: __m256i
+        ) -> __m256i {
+            // Within each 128-bit half: [Σlo v0…v3 | Σhi v0…v3] (lanes 0–3, 4–7); adding the halves gives the totals.
+            let a = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3))
+            let b = _mm256_hadd_epi32(_mm256_hadd_epi32(v4, v5), _mm256_hadd_epi32(v6, v7))
+            let halves = (unsafeBitCast(a, to: SIMD8<Int32>.self), unsafeBitCast(b, to: SIMD8<Int32>.self))
+            let total = SIMD8(
+                lowHalf: halves.0.lowHalf &+ halves.0.highHalf, highHalf: halves.1.lowHalf &+ halves.1.highHalf)
+            return unsafeBitCast(total, to: __m256i.self)
+        }
+
+        /// Lane i (0…3) = the wrapping sum of the 8 lanes of vector i.
+        @inline(__always) static func sums(_ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i) -> __m128i {
+            let a = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3))
+            let halves = unsafeBitCast(a, to: SIMD8<Int32>.self)
+            return unsafeBitCast(halves.lowHalf &+ halves.highHalf, to: __m128i.self)
+        }
+
+        /// Q4_K/Q5_K: one row · four positions, block by block as `QuantizedKernels.affineK`.
+        @inline(__always)
+        static func affineRow(
+            _ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, five: Bool, _ table: UnsafePointer<Float>
+        ) -> SIMD4<Float> {
+            var total = SIMD4<Float>()
+            for b in 0..<blocks {
+                let block = row + b * (five ? 176 : 144)
+                let (scales, mins) = AVX2.k4ScalesAndMins(block + 4)
+                let scaleLanes = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: scales))))
+                @inline(__always) func scale(_ g: Int) -> __m256i {
+                    _mm256_shuffle_epi8(scaleLanes, _mm256_set1_epi16(Int16(2 * g) | Int16(2 * g + 1) << 8))
+                }
+                let qh = AVX2.load(block + 16), one = _mm256_set1_epi8(1)
+                @inline(__always) func fifthBit(_ bit: Int) -> __m256i {
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), one), 4)
+                }
+                let offset = 256 * b
+                let q0 = x.q.0 + offset, q1 = x.q.1 + offset, q2 = x.q.2 + offset, q3 = x.q.3 + offset
+                var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
+                for pair in 0..<4 {
+                    var (low, high) = AVX2.nibbles(AVX2.load(block + (five ? 48 : 16) + 32 * pair))
+                    if five {
+                        low = _mm256_or_si256(low, fifthBit(2 * pair))
+                        high = _mm256_or_si256(high, fifthBit(2 * pair + 1))
+                    }
+                    let scaleLow = scale(2 * pair), scaleHigh = scale(2 * pair + 1)
+                    @inline(__always) func step(_ acc: inout __m256i, _ q: UnsafePointer<Int8>) {
+                        let lowProducts = _mm256_maddubs_epi16(low, AVX2.load(q + 64 * pair))
+                        let highProducts = _mm256_maddubs_epi16(high, AVX2.load(q + 64 * pair + 32))
+                        acc = _mm256_add_epi32(
+                            acc, _mm256_add_epi32(_mm256_madd_epi16(lowProducts, scaleLow), _mm256_madd_epi16(highProducts, scaleHigh)))
+                    }
+                    step(&a0, q0)
+                    step(&a1, q1)
+                    step(&a2, q2)
+                    step(&a3, q3)
+                }
+                // Σ_g min_g · (bsum_2g + bsum_2g+1): each min twice, against the 16 group sums.
+                let minBytes = _mm_cvtsi64_si128(Int64(bitPattern: mins))
+                let minLanes = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(minBytes, minBytes))
+                @inline(__always) func minimum(_ sums: UnsafePointer<Int16>) -> __m256i {
+                    _mm256_madd_epi16(minLanes, AVX2.load(UnsafeRawPointer(sums + 16 * b)))
+                }
+                let integer = unsafeBitCast(
+                    _mm256_cvtepi32_ps(
+                        sums(a0, a1, a2, a3, minimum(x.sums.0), minimum(x.sums.1), minimum(x.sums.2), minimum(x.sums.3))),
+                    to: SIMD8<Float>.self)
+                let dx = x.scales(b)
+                let d = QuantizedKernels.f16(block, 0, table), dmin = QuantizedKernels.f16(block, 2, table)
+                total += (d * dx) * integer.lowHalf - (dmin * dx) * integer.highHalf
+            }
+            return total
+        }
+
+        /// Q6_K: one row · four positions, block by block as `QuantizedKernels.q6K`.
+        @inline(__always)
+        static func q6KRow(_ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, _ table: UnsafePointer<Float>) -> SIMD4<Float> {
+            var total = SIMD4<Float>()
+            let lowNibble = _mm256_set1_epi8(0x0F), lowPair = _mm256_set1_epi8(3)
+            for b in 0..<blocks {
+                let block = row + b * 210
+                let packedScales = UnsafeRawPointer(block + 192).loadUnaligned(as: __m128i.self)
+                let offset = 256 * b
+                let q0 = x.q.0 + offset, q1 = x.q.1 + offset, q2 = x.q.2 + offset, q3 = x.q.3 + offset
+                var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
+                for half in 0..<2 {
+                    let ql = block + 64 * half
+                    let first = AVX2.load(ql), second = AVX2.load(ql + 32), high = AVX2.load(block + 128 + 32 * half)
+                    for quarter in 0..<4 {
+                        let nibbles = quarter % 2 == 0 ? first : second
+                        let low = _mm256_and_si256(quarter < 2 ? nibbles : _mm256_srli_epi16(nibbles, 4), lowNibble)
+                        let top = _mm256_and_si256(_mm256_srli_epi16(high, Int32(2 * quarter)), lowPair)
+                        let levels = _mm256_or_si256(low, _mm256_slli_epi16(top, 4))
+                        let groupScale = AVX2.groupScales(packedScales, 8 * half + 2 * quarter)
+                        let at = 128 * half + 32 * quarter
+                        @inline(__always) func step(_ acc: inout __m256i, _ q: UnsafePointer<Int8>) {
+                            acc = _mm256_add_epi32(
+                                acc, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + at)), groupScale))
+                        }
+                        step(&a0, q0)
+                        step(&a1, q1)
+                        step(&a2, q2)
+                        step(&a3, q3)
+                    }
+                }
+                // The − 32 offset through the group sums: Σ_j (l_j − 32) q_j = Σ_j l_j q_j − 32 · bsum.
+                let scaleLanes = _mm256_cvtepi8_epi16(packedScales)
+                @inline(__always) func withoutOffset(_ acc: __m256i, _ sums: UnsafePointer<Int16>) -> __m256i {
+                    let weighted = _mm256_madd_epi16(scaleLanes, AVX2.load(UnsafeRawPointer(sums + 16 * b)))
+                    return _mm256_sub_epi32(acc, _mm256_slli_epi32(weighted, 5))
+                }
+                let integer = unsafeBitCast(
+                    _mm_cvtepi32_ps(
+                        sums(
+                            withoutOffset(a0, x.sums.0), withoutOffset(a1, x.sums.1), withoutOffset(a2, x.sums.2),
+                            withoutOffset(a3, x.sums.3))),
+                    to: SIMD4<Float>.self)
+                total += (QuantizedKernels.f16(block, 208, table) * x.scales(b)) * integer
+            }
+            return total
+        }
+    #endif
+}
