@@ -40,55 +40,100 @@ enum QuantizedTileKernels {
             _ out: UnsafeMutablePointer<Float>
         ) {
             precondition(x.format == .q8_K && supports(w.dtype))
-            let blocks = w.cols / 256, groups = w.cols / 16
-            // The activations' group sums as Int16 (|Σ| ≤ 16 · 128), so `vpmaddwd` weighs 16 of them at once.
-            let sums16 = UnsafeMutablePointer<Int16>.allocate(capacity: positions * groups)
-            defer { sums16.deallocate() }
-            x.sums.withUnsafeBufferPointer { sums in
-                for i in 0..<(positions * groups) { sums16[i] = Int16(truncatingIfNeeded: sums[i]) }
-            }
+            let blocks = w.cols / 256
+            let tiles = (positions + positionsPerTile - 1) / positionsPerTile
+            let activations = Tiles(x, positions: positions, blocks: blocks, tiles: tiles)
+            defer { activations.deallocate() }
             WeightMatrix.f16Table.withUnsafeBufferPointer { f16Table in
                 let table = f16Table.baseAddress!
-                x.values.withUnsafeBufferPointer { values in
-                    x.scales.withUnsafeBufferPointer { scales in
-                        var band = range.lowerBound
-                        while band < range.upperBound {
-                            let bandEnd = min(band + rowsPerBand, range.upperBound)
-                            var t = 0
-                            while t < positions {
-                                let valid = min(positionsPerTile, positions - t)
-                                // A short tile repeats its last position; only `valid` sums are stored.
-                                @inline(__always) func position(_ i: Int) -> Int { t + min(i, valid - 1) }
-                                @inline(__always) func q(_ i: Int) -> UnsafePointer<Int8> { values.baseAddress! + position(i) * w.cols }
-                                @inline(__always) func d(_ i: Int) -> UnsafePointer<Float> { scales.baseAddress! + position(i) * blocks }
-                                @inline(__always) func s(_ i: Int) -> UnsafePointer<Int16> { UnsafePointer(sums16 + position(i) * groups) }
-                                let tile = Tile(q: (q(0), q(1), q(2), q(3)), d: (d(0), d(1), d(2), d(3)), sums: (s(0), s(1), s(2), s(3)))
-                                for r in band..<bandEnd {
-                                    let row = (w.base + r * w.rowBytes).assumingMemoryBound(to: UInt8.self)
-                                    let result: SIMD4<Float>
-                                    switch w.dtype {
-                                    case .q4_K: result = affineRow(row, tile, blocks: blocks, five: false, table)
-                                    case .q5_K: result = affineRow(row, tile, blocks: blocks, five: true, table)
-                                    default: result = q6KRow(row, tile, blocks: blocks, table)
-                                    }
-                                    for i in 0..<valid { out[(t + i) * w.rows + r] = result[i] }
-                                }
-                                t += positionsPerTile
+                var band = range.lowerBound
+                while band < range.upperBound {
+                    let bandEnd = min(band + rowsPerBand, range.upperBound)
+                    for tile in 0..<tiles {
+                        let t = tile * positionsPerTile, valid = min(positionsPerTile, positions - t)
+                        let x = activations.tile(tile)
+                        for r in band..<bandEnd {
+                            let row = (w.base + r * w.rowBytes).assumingMemoryBound(to: UInt8.self)
+                            let result: SIMD4<Float>
+                            switch w.dtype {
+                            case .q4_K: result = affineRow(row, x, blocks: blocks, five: false, table)
+                            case .q5_K: result = affineRow(row, x, blocks: blocks, five: true, table)
+                            default: result = q6KRow(row, x, blocks: blocks, table)
                             }
-                            band = bandEnd
+                            for i in 0..<valid { out[(t + i) * w.rows + r] = result[i] }
                         }
                     }
+                    band = bandEnd
                 }
             }
         }
 
-        /// Four positions' Q8_K activations: values, one scale per super-block, Int16 sums per 16.
-        struct Tile {
-            let q: (UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafePointer<Int8>)
-            let d: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>)
-            let sums: (UnsafePointer<Int16>, UnsafePointer<Int16>, UnsafePointer<Int16>, UnsafePointer<Int16>)
+        /// The Q8_K activations laid out tile by tile, super-block by super-block, so one tile's
+        /// operands for one weight block are contiguous and reached from three pointers: per block
+        /// the four positions' 256 values, their 16 group sums as Int16 (|Σ| ≤ 16 · 128, so
+        /// `vpmaddwd` weighs 16 at once), and their scales, twice (`[d0 d1 d2 d3 d0 d1 d2 d3]`).
+        /// A short last tile repeats its last position.
+        struct Tiles {
+            let q: UnsafeMutablePointer<Int8>
+            let sums: UnsafeMutablePointer<Int16>
+            let scales: UnsafeMutablePointer<SIMD8<Float>>
+            let blocks: Int
 
-            @inline(__always) func scales(_ b: Int) -> SIMD4<Float> { SIMD4(d.0[b], d.1[b], d.2[b], d.3[b]) }
+            init(_ x: QuantizedKernels.QuantizedActivations, positions: Int, blocks: Int, tiles: Int) {
+                self.blocks = blocks
+                let count = tiles * blocks
+                q = .allocate(capacity: count * positionsPerTile * 256)
+                sums = .allocate(capacity: count * positionsPerTile * 16)
+                scales = .allocate(capacity: count)
+                x.values.withUnsafeBufferPointer { values in
+                    x.sums.withUnsafeBufferPointer { groupSums in
+                        x.scales.withUnsafeBufferPointer { d in
+                            for tile in 0..<tiles {
+                                for b in 0..<blocks {
+                                    let at = tile * blocks + b
+                                    var scale = SIMD8<Float>()
+                                    for i in 0..<positionsPerTile {
+                                        let p = min(tile * positionsPerTile + i, positions - 1)
+                                        let slot = at * positionsPerTile + i
+                                        (q + 256 * slot).update(from: values.baseAddress! + (p * blocks + b) * 256, count: 256)
+                                        for g in 0..<16 {
+                                            sums[16 * slot + g] = Int16(truncatingIfNeeded: groupSums[(p * blocks + b) * 16 + g])
+                                        }
+                                        scale[i] = d[p * blocks + b]
+                                        scale[i + positionsPerTile] = d[p * blocks + b]
+                                    }
+                                    scales[at] = scale
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+
+            func deallocate() {
+                q.deallocate()
+                sums.deallocate()
+                scales.deallocate()
+            }
+
+            func tile(_ tile: Int) -> Tile {
+                let at = tile * blocks
+                return Tile(q: q + at * positionsPerTile * 256, sums: sums + at * positionsPerTile * 16, scales: scales + at)
+            }
+        }
+
+        /// One tile of `Tiles`: block b's values of position i at `q + 1024 b + 256 i`, its sums at
+        /// `sums + 64 b + 16 i`, the scales at `scales[b]`.
+        struct Tile {
+            let q: UnsafePointer<Int8>
+            let sums: UnsafePointer<Int16>
+            let scales: UnsafePointer<SIMD8<Float>>
+
+            init(q: UnsafeMutablePointer<Int8>, sums: UnsafeMutablePointer<Int16>, scales: UnsafeMutablePointer<SIMD8<Float>>) {
+                self.q = UnsafePointer(q)
+                self.sums = UnsafePointer(sums)
+                self.scales = UnsafePointer(scales)
+            }
         }
 
         /// Lane i (0…7) = the wrapping sum of the 8 lanes of vector i.
@@ -117,7 +162,7 @@ enum QuantizedTileKernels {
         static func affineRow(
             _ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, five: Bool, _ table: UnsafePointer<Float>
         ) -> SIMD4<Float> {
-            var total = SIMD4<Float>()
+            var total = _mm256_setzero_ps()  // lanes 0–3 used
             for b in 0..<blocks {
                 let block = row + b * (five ? 176 : 144)
                 let (scales, mins) = AVX2.k4ScalesAndMins(block + 4)
@@ -129,8 +174,7 @@ enum QuantizedTileKernels {
                 @inline(__always) func fifthBit(_ bit: Int) -> __m256i {
                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), one), 4)
                 }
-                let offset = 256 * b
-                let q0 = x.q.0 + offset, q1 = x.q.1 + offset, q2 = x.q.2 + offset, q3 = x.q.3 + offset
+                let q0 = x.q + 1024 * b, q1 = q0 + 256, q2 = q0 + 512, q3 = q0 + 768
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
                 for pair in 0..<4 {
                     var (low, high) = AVX2.nibbles(AVX2.load(block + (five ? 48 : 16) + 32 * pair))
@@ -153,30 +197,32 @@ enum QuantizedTileKernels {
                 // Σ_g min_g · (bsum_2g + bsum_2g+1): each min twice, against the 16 group sums.
                 let minBytes = _mm_cvtsi64_si128(Int64(bitPattern: mins))
                 let minLanes = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(minBytes, minBytes))
-                @inline(__always) func minimum(_ sums: UnsafePointer<Int16>) -> __m256i {
-                    _mm256_madd_epi16(minLanes, AVX2.load(UnsafeRawPointer(sums + 16 * b)))
+                @inline(__always) func minimum(_ i: Int) -> __m256i {
+                    _mm256_madd_epi16(minLanes, AVX2.load(UnsafeRawPointer(x.sums + 64 * b + 16 * i)))
                 }
-                let integer = unsafeBitCast(
-                    _mm256_cvtepi32_ps(
-                        sums(a0, a1, a2, a3, minimum(x.sums.0), minimum(x.sums.1), minimum(x.sums.2), minimum(x.sums.3))),
-                    to: SIMD8<Float>.self)
-                let dx = x.scales(b)
+                // Totals in lanes 0–3, minimum sums in 4–7 (`__m256` is `SIMD8<Float>`).
+                let integer = _mm256_cvtepi32_ps(
+                    sums(a0, a1, a2, a3, minimum(0), minimum(1), minimum(2), minimum(3)))
+                // Lanes 0–3 d · d_x · Σ, lanes 4–7 dmin · d_x · Σ_min, as the token step rounds them.
                 let d = QuantizedKernels.f16(block, 0, table), dmin = QuantizedKernels.f16(block, 2, table)
-                total += (d * dx) * integer.lowHalf - (dmin * dx) * integer.highHalf
+                let scaled = _mm256_mul_ps(_mm256_set_m128(_mm_set1_ps(dmin), _mm_set1_ps(d)), x.scales[b])
+                let parts = _mm256_mul_ps(scaled, integer)
+                // Lanes 0–3 − lanes 4–7 (`vpermps` moves the upper half down; the upper lanes of `total` are unused).
+                let upper = _mm256_permutevar8x32_ps(parts, _mm256_setr_epi32(4, 5, 6, 7, 4, 5, 6, 7))
+                total = _mm256_add_ps(total, _mm256_sub_ps(parts, upper))
             }
-            return total
+            return total.lowHalf
         }
 
         /// Q6_K: one row · four positions, block by block as `QuantizedKernels.q6K`.
         @inline(__always)
         static func q6KRow(_ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, _ table: UnsafePointer<Float>) -> SIMD4<Float> {
-            var total = SIMD4<Float>()
+            var total = _mm_setzero_ps()
             let lowNibble = _mm256_set1_epi8(0x0F), lowPair = _mm256_set1_epi8(3)
             for b in 0..<blocks {
                 let block = row + b * 210
                 let packedScales = UnsafeRawPointer(block + 192).loadUnaligned(as: __m128i.self)
-                let offset = 256 * b
-                let q0 = x.q.0 + offset, q1 = x.q.1 + offset, q2 = x.q.2 + offset, q3 = x.q.3 + offset
+                let q0 = x.q + 1024 * b, q1 = q0 + 256, q2 = q0 + 512, q3 = q0 + 768
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
                 for half in 0..<2 {
                     let ql = block + 64 * half
@@ -200,17 +246,15 @@ enum QuantizedTileKernels {
                 }
                 // The − 32 offset through the group sums: Σ_j (l_j − 32) q_j = Σ_j l_j q_j − 32 · bsum.
                 let scaleLanes = _mm256_cvtepi8_epi16(packedScales)
-                @inline(__always) func withoutOffset(_ acc: __m256i, _ sums: UnsafePointer<Int16>) -> __m256i {
-                    let weighted = _mm256_madd_epi16(scaleLanes, AVX2.load(UnsafeRawPointer(sums + 16 * b)))
+                @inline(__always) func withoutOffset(_ acc: __m256i, _ i: Int) -> __m256i {
+                    let weighted = _mm256_madd_epi16(scaleLanes, AVX2.load(UnsafeRawPointer(x.sums + 64 * b + 16 * i)))
                     return _mm256_sub_epi32(acc, _mm256_slli_epi32(weighted, 5))
                 }
-                let integer = unsafeBitCast(
-                    _mm_cvtepi32_ps(
-                        sums(
-                            withoutOffset(a0, x.sums.0), withoutOffset(a1, x.sums.1), withoutOffset(a2, x.sums.2),
-                            withoutOffset(a3, x.sums.3))),
-                    to: SIMD4<Float>.self)
-                total += (QuantizedKernels.f16(block, 208, table) * x.scales(b)) * integer
+                let integer = _mm_cvtepi32_ps(
+                    sums(
+                        withoutOffset(a0, 0), withoutOffset(a1, 1), withoutOffset(a2, 2), withoutOffset(a3, 3)))
+                let scaled = _mm_mul_ps(_mm_set1_ps(QuantizedKernels.f16(block, 208, table)), _mm256_castps256_ps128(x.scales[b]))
+                total = _mm_add_ps(total, _mm_mul_ps(scaled, integer))
             }
             return total
         }
