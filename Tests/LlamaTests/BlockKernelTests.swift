@@ -5,7 +5,7 @@ import Testing
 @testable import Llama
 
 /// The forward pass's products over every block format (`QuantizedKernels` for a token step,
-/// `TileKernels` for a prompt) against a float64 oracle that shares nothing with the library:
+/// `TileKernels` or, for the K formats in native builds, `QuantizedTileKernels` for a prompt) against a float64 oracle that shares nothing with the library:
 /// the weights are ggml's own quantized rows and ggml's own dequantization of them
 /// (`fixtures/kquants`, made by compiling `ggml-quants.c`), the activations rounded as llama.cpp
 /// rounds them (Q8_0 for the 32-value formats, Q8_K for the K formats) by `KernelOracle.q8_0Activations` and `KernelOracle.q8KActivations`.

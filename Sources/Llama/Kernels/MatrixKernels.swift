@@ -3,7 +3,8 @@ import Dispatch
 /// `out[t] = W · x[t]` for a block of positions, over any weight type.
 ///
 /// Kernel file. A prompt (≥ `tiledMinimumPositions`) goes through `TileKernels` (weight rows
-/// widened once per tile of 4 rows × 3 positions). Fewer positions — a token step — take one
+/// widened once per tile of 4 rows × 3 positions), or, over Q4_K/Q5_K/Q6_K rows in native builds,
+/// through `QuantizedTileKernels` (integer block dots, bit-identical to a token step's). Fewer positions — a token step — take one
 /// weight row at a time: block formats as integer block dots (`QuantizedKernels`), f16/bf16 widened
 /// inside the dot product, f32 in place; either way every weight is read once per call. Rows
 /// are split into one large chunk per thread (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a
@@ -60,8 +61,8 @@ enum MatrixKernels {
             }
         }
         if tiled, let quantized {
-            // The tiled product takes the quantized activations back to f32 (d · q), so a
-            // prompt and a token step compute the same products.
+            // The f32 tiled product takes the quantized activations back to f32 (d · q), so a
+            // prompt and a token step compute the same products (up to summation order).
             QuantizedKernels.dequantize(quantized, positions: positions).withUnsafeBufferPointer { dispatch($0.baseAddress!) }
         } else {
             dispatch(x)
