@@ -4,12 +4,13 @@ import Testing
 @testable import Llama
 
 /// The integer prompt kernel for K-quant rows (`QuantizedTileKernels`: Q4_K, Q5_K, Q6_K in native
-/// builds, four positions a tile, bands of 16 rows) on random seeded blocks (every bit pattern of
+/// builds, eight positions a tile, a four-position twin and the token kernel for short last tiles,
+/// bands of 16 rows) on random seeded blocks (every bit pattern of
 /// levels, packed scales and qh; f16 scales normal and subnormal), against `KernelOracle` (float64
 /// from the raw bytes, activations rounded through Q8_K) and against the token path
 /// (`QuantizedKernels.dot`, one position at a time): the same integer sums and the same float
-/// combination, so every output is bit-identical. Position counts 4, 5, 7, 16 (full and ragged
-/// tiles), row counts off the tile and the band, one and two threads. Portable builds have no
+/// combination, so every output is bit-identical. Position counts 4, 5, 7, 16, 9, 10, 11 and 65
+/// (every kind of tile: 8 and 5–7 positions, 3–4, 1–2), row counts off the band, one and two threads. Portable builds have no
 /// integer prompt kernel (`supports` is false) and take the f32 tile; they are held to the oracle.
 @Suite struct QuantizedTileKernelTests {
     static let shapes: [KernelShape] = KernelOracle.kTypes.flatMap { dtype in
@@ -20,6 +21,10 @@ import Testing
             KernelShape(dtype: dtype, rows: 19, cols: 512, positions: 16, threads: 1),
             KernelShape(dtype: dtype, rows: 130, cols: 1024, positions: 5, threads: 2),
             KernelShape(dtype: dtype, rows: 37, cols: 2048, positions: 16, threads: 2),
+            KernelShape(dtype: dtype, rows: 3, cols: 256, positions: 9, threads: 1),
+            KernelShape(dtype: dtype, rows: 17, cols: 512, positions: 10, threads: 1),
+            KernelShape(dtype: dtype, rows: 9, cols: 768, positions: 11, threads: 1),
+            KernelShape(dtype: dtype, rows: 66, cols: 1024, positions: 65, threads: 2),
         ]
     }
 
@@ -50,7 +55,7 @@ import Testing
         /// equal to the token path's `QuantizedKernels.rows`.
         @Test(arguments: KernelOracle.kTypes)
         func rowRangeWritesOnlyItsRows(_ dtype: DType) {
-            let (rows, cols, positions) = (41, 512, 7)
+            let (rows, cols, positions) = (41, 512, 19)
             let bytes = OracleInputs.weights(dtype, rows: rows, cols: cols, seed: 5)
             let x = OracleInputs.activations(positions * cols, seed: 6)
             let activations = x.withUnsafeBufferPointer {
