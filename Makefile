@@ -81,7 +81,7 @@ test: deps $(LLAMA3_TOKENIZER)
 # NativeBuildTests fails under LLAMAKIT_EXPECT_NATIVE=1 unless the F16C, FMA and AVX2 paths were compiled in.
 # -enable-testing: a release build does not compile modules for @testable import otherwise.
 NATIVE_TEST_FLAGS := -c release --scratch-path .build/native $(NATIVE_FLAGS) -Xswiftc -enable-testing
-NATIVE_TESTS := TileKernelTests|TokenKernelTests|BlockKernelTests|AVX2KernelTests|KQuantTests|NativeBuildTests|LlamaModelTests|GGUFForwardTests
+NATIVE_TESTS := TileKernelTests|QuantizedTileKernelTests|TokenKernelTests|BlockKernelTests|AVX2KernelTests|KQuantTests|NativeBuildTests|LlamaModelTests|GGUFForwardTests
 
 test-native: deps $(LLAMA3_TOKENIZER)
 ifeq ($(strip $(NATIVE_FLAGS)),)

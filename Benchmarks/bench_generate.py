@@ -9,7 +9,10 @@ Beside them, the bandwidth bound: bytes read per decoded token (every matrix, th
 head, one embedding row) ÷ the machine's measured memory read bandwidth (numpy sum over 2 GiB).
 
     pip install llama-cpp-python numpy      # llama-cpp-python compiles llama.cpp (~10 min)
-    python3 Benchmarks/bench_generate.py [--runs 3]
+    python3 Benchmarks/bench_generate.py [--runs 3] [--baseline OTHER_LLAMAKIT_BINARY]
+
+--baseline runs a second llamakit build (e.g. main's) in the same alternation and prints its row
+under each of ours, so a change is measured before/after in one run window.
 """
 import argparse
 import json
@@ -43,8 +46,8 @@ print(json.dumps({"prefill": len(prompt) / (t1 - t0), "decode": (n - 1) / (t3 - 
 """
 
 
-def llamakit(path, threads):
-    out = subprocess.run([LLAMAKIT, "generate", path, "--prompt-tokens", ",".join(map(str, PROMPT)), "-n", str(DECODE),
+def llamakit(path, threads, binary=LLAMAKIT):
+    out = subprocess.run([binary, "generate", path, "--prompt-tokens", ",".join(map(str, PROMPT)), "-n", str(DECODE),
                           "--threads", str(threads), "--json"], capture_output=True, text=True, check=True)
     result = json.loads(out.stdout)
     return result["prefill_tokens_per_s"], result["decode_tokens_per_s"]
@@ -89,6 +92,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kinds", default="q8_0,f16,q4_k_m", help="presets to convert the checkpoint to and run")
+    parser.add_argument("--baseline", help="another llamakit binary to run alongside (printed as 'baseline')")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(CKPT, "consolidated.00.pth")):
         subprocess.run([sys.executable, os.path.join(ROOT, "Benchmarks", "bench_read.py"), "--runs", "1"], check=True)
@@ -103,19 +107,24 @@ def main():
     bw = bandwidth()
     print(f"memory read bandwidth (numpy sum, 2 GiB): {bw / 1e9:.1f} GB/s; prompt {len(PROMPT)} tokens, "
           f"decode {DECODE} tokens, median of {args.runs} runs\n")
-    print(f"{'file':6} {'thr':>3} | {'llamakit prefill':>16} {'llama.cpp':>9} {'ratio':>6} | "
+    print(f"{'file':8} {'thr':>3} | {'llamakit prefill':>16} {'llama.cpp':>9} {'ratio':>6} | "
           f"{'llamakit decode':>15} {'llama.cpp':>9} {'ratio':>6} | {'bound':>11}")
     for kind, path in files.items():
         bound = bw / bytes_per_token(path)
         for threads in [1, 2]:
-            ours, theirs = [], []
-            for _ in range(args.runs):  # alternate, so both see the same machine state
+            ours, theirs, base = [], [], []
+            for _ in range(args.runs):  # alternate, so all see the same machine state
                 ours.append(llamakit(path, threads))
                 theirs.append(llama_cpp(path, threads))
-            op, od = statistics.median(r[0] for r in ours), statistics.median(r[1] for r in ours)
+                if args.baseline:
+                    base.append(llamakit(path, threads, args.baseline))
             tp, td = statistics.median(r[0] for r in theirs), statistics.median(r[1] for r in theirs)
-            print(f"{kind:6} {threads:>3} | {op:>11.1f} t/s {tp:>5.1f} t/s {op / tp:>5.2f}x | "
-                  f"{od:>10.2f} t/s {td:>5.2f} t/s {od / td:>5.2f}x | {bound:>7.2f} t/s")
+            for label, runs in [(kind, ours), ("baseline", base)]:
+                if not runs:
+                    continue
+                op, od = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+                print(f"{label:8} {threads:>3} | {op:>11.1f} t/s {tp:>5.1f} t/s {op / tp:>5.2f}x | "
+                      f"{od:>10.2f} t/s {td:>5.2f} t/s {od / td:>5.2f}x | {bound:>7.2f} t/s")
 
 
 if __name__ == "__main__":

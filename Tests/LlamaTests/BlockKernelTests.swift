@@ -5,10 +5,10 @@ import Testing
 @testable import Llama
 
 /// The forward pass's products over every block format (`QuantizedKernels` for a token step,
-/// `TileKernels` for a prompt) against a float64 oracle that shares nothing with the library:
+/// `TileKernels` or, for the K formats in native builds, `QuantizedTileKernels` for a prompt) against a float64 oracle that shares nothing with the library:
 /// the weights are ggml's own quantized rows and ggml's own dequantization of them
 /// (`fixtures/kquants`, made by compiling `ggml-quants.c`), the activations rounded as llama.cpp
-/// rounds them (Q8_0 for the 32-value formats, Q8_K for the K formats) by `q8KActivations` here.
+/// rounds them (Q8_0 for the 32-value formats, Q8_K for the K formats) by `KernelOracle.q8_0Activations` and `KernelOracle.q8KActivations`.
 @Suite struct BlockKernelTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("fixtures/kquants")
@@ -35,35 +35,17 @@ import Testing
         return (kept, values)
     }
 
-    /// llama.cpp's `quantize_row_q8_K` on `x`, as exact values: per 256, the value of largest
-    /// magnitude sets `iscale = −127 / max`, `q = min(127, round-half-even(iscale · x))` in f32,
-    /// `d = 1 / iscale`.
-    static func q8KActivations(_ x: [Float]) -> [Double] {
-        stride(from: 0, to: x.count, by: 256).flatMap { start -> [Double] in
-            let block = x[start..<(start + 256)]
-            var max: Float = 0
-            var amax: Float = 0
-            for v in block where abs(v) > amax {
-                amax = abs(v)
-                max = v
-            }
-            guard amax != 0 else { return [Double](repeating: 0, count: 256) }
-            let iscale = -127 / max
-            let d = 1 / iscale
-            return block.map { Double(Swift.min(127, (iscale * $0).rounded(.toNearestOrEven))) * Double(d) }
-        }
-    }
-
     static let types: [DType] = [.q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_0, .q4_0]
 
-    /// Positions 1 and 3 take the token kernels, 4 and 7 the tiled ones.
-    @Test(arguments: types, [1, 3, 4, 7])
+    /// Positions 1 and 3 take the token kernels, 4, 5, 7 and 16 the tiled ones (for Q4_K, Q5_K and
+    /// Q6_K in native builds the integer `QuantizedTileKernels`, four positions a tile).
+    @Test(arguments: types, [1, 3, 4, 5, 7, 16])
     func productEqualsFloat64OfGGMLsValues(_ dtype: DType, positions: Int) throws {
         let (bytes, values) = Self.matrix(dtype)
         let rows = values.count
         try #require(rows >= 20)
         let x = OracleInputs.activations(positions * Self.columns, seed: UInt64(positions))
-        let seen = dtype.blockSize == 256 ? Self.q8KActivations(x) : KernelOracle.q8_0Activations(x)
+        let seen = dtype.blockSize == 256 ? KernelOracle.q8KActivations(x) : KernelOracle.q8_0Activations(x)
         let out = TileKernelTests.product(dtype, bytes, rows: rows, cols: Self.columns, x, positions: positions, threads: 2)
         var wrong: [String] = []
         for r in 0..<rows {

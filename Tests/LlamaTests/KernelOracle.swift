@@ -10,6 +10,9 @@ enum KernelOracle {
     /// The five weight types the forward pass computes with.
     static let types: [DType] = [.f32, .f16, .bf16, .q8_0, .q4_0]
 
+    /// The K-quant types of llama.cpp's `Q4_K_M`/`Q5_K_M` mixes (super-blocks of 256, Q8_K activations).
+    static let kTypes: [DType] = [.q4_K, .q5_K, .q6_K]
+
     static func u16(_ bytes: [UInt8], _ offset: Int) -> UInt16 { UInt16(bytes[offset]) | UInt16(bytes[offset + 1]) << 8 }
 
     static func u32(_ bytes: [UInt8], _ offset: Int) -> UInt32 { UInt32(u16(bytes, offset)) | UInt32(u16(bytes, offset + 2)) << 16 }
@@ -36,6 +39,45 @@ enum KernelOracle {
         case .f16, .bf16: return 2 * cols
         case .q8_0: return cols / 32 * 34
         case .q4_0: return cols / 32 * 18
+        case .q4_K: return cols / 256 * 144
+        case .q5_K: return cols / 256 * 176
+        case .q6_K: return cols / 256 * 210
+        default: preconditionFailure("no oracle for \(dtype)")
+        }
+    }
+
+    /// Q4_K/Q5_K's 6-bit scale and min of sub-block `j` (0…7) from the 12 packed bytes at `at`
+    /// (ggml's `get_scale_min_k4`).
+    static func scaleMinK4(_ bytes: [UInt8], _ at: Int, _ j: Int) -> (scale: Int, min: Int) {
+        let q = { Int(bytes[at + $0]) }
+        if j < 4 { return (q(j) & 63, q(j + 4) & 63) }
+        return ((q(j + 4) & 0xF) | ((q(j - 4) >> 6) << 4), (q(j + 4) >> 4) | ((q(j) >> 6) << 4))
+    }
+
+    /// Element `i` (0…255) of the K-quant super-block at `block`, by ggml's `dequantize_row_q4_K`,
+    /// `…_q5_K`, `…_q6_K`. Q4_K (144 bytes): f16 d, f16 dmin, 12 scale bytes, 128 bytes of nibbles —
+    /// 64 values per 32 bytes, low nibbles first; x = d·sc·q − dmin·m. Q5_K (176 bytes) puts 32 bytes
+    /// qh before the nibbles, bit 2k (low nibbles) or 2k + 1 (high) of qh[l] the fifth bit. Q6_K
+    /// (210 bytes): 128 bytes ql, 64 bytes qh, 16 int8 scales, f16 d; x = d·sc·(q − 32).
+    static func kValue(_ dtype: DType, _ bytes: [UInt8], block: Int, _ i: Int) -> Double {
+        switch dtype {
+        case .q4_K, .q5_K:
+            let five = dtype == .q5_K
+            let d = f16(u16(bytes, block)), dmin = f16(u16(bytes, block + 2))
+            let chunk = i / 64, l = i % 32, upper = i % 64 >= 32
+            let (sc, m) = scaleMinK4(bytes, block + 4, 2 * chunk + (upper ? 1 : 0))
+            let byte = Int(bytes[block + (five ? 48 : 16) + 32 * chunk + l])
+            var q = upper ? byte >> 4 : byte & 0xF
+            if five, Int(bytes[block + 16 + l]) >> (2 * chunk + (upper ? 1 : 0)) & 1 == 1 { q += 16 }
+            return d * Double(sc) * Double(q) - dmin * Double(m)
+        case .q6_K:
+            let d = f16(u16(bytes, block + 208))
+            let half = i / 128, j = i % 128, quarter = j / 32, l = j % 32
+            let ql = Int(bytes[block + 64 * half + l + (quarter % 2 == 1 ? 32 : 0)])
+            let low = quarter < 2 ? ql & 0xF : ql >> 4
+            let high = (Int(bytes[block + 128 + 32 * half + l]) >> (2 * quarter)) & 3
+            let scale = Int(Int8(bitPattern: bytes[block + 192 + 8 * half + l / 16 + 2 * quarter]))
+            return d * Double(scale) * Double((low | high << 4) - 32)
         default: preconditionFailure("no oracle for \(dtype)")
         }
     }
@@ -59,6 +101,8 @@ enum KernelOracle {
                 let byte = bytes[block + 2 + j % 16]
                 let nibble = j < 16 ? byte & 0x0F : byte >> 4
                 values[i] = f16(u16(bytes, block)) * Double(Int(nibble) - 8)
+            case .q4_K, .q5_K, .q6_K:
+                values[i] = kValue(dtype, bytes, block: base + i / 256 * rowBytes(dtype, cols: 256), i % 256)
             default: preconditionFailure("no oracle for \(dtype)")
             }
         }
@@ -85,6 +129,25 @@ enum KernelOracle {
         }
     }
 
+    /// Activations as the K-quant products see them, per llama.cpp's `quantize_row_q8_K`: per 256,
+    /// the value of largest magnitude sets `iscale = −127 / max`, `q = min(127, round-half-even(iscale · x))`
+    /// in f32, `d = 1 / iscale`.
+    static func q8KActivations(_ x: [Float]) -> [Double] {
+        stride(from: 0, to: x.count, by: 256).flatMap { start -> [Double] in
+            let block = x[start..<(start + 256)]
+            var max: Float = 0
+            var amax: Float = 0
+            for v in block where abs(v) > amax {
+                amax = abs(v)
+                max = v
+            }
+            guard amax != 0 else { return [Double](repeating: 0, count: 256) }
+            let iscale = -127 / max
+            let d = 1 / iscale
+            return block.map { Double(Swift.min(127, (iscale * $0).rounded(.toNearestOrEven))) * Double(d) }
+        }
+    }
+
     /// `Σ w·x` and `Σ |w·x|`.
     static func dot(_ w: [Double], _ x: ArraySlice<Double>) -> (value: Double, magnitude: Double) {
         precondition(w.count == x.count)
@@ -107,13 +170,16 @@ enum KernelOracle {
 
     /// Expects `out` (`positions × rows`, row-major) to be `W · x[t]` at every position, where W
     /// is `bytes` as a `[rows, cols]` matrix of `dtype` and Q8_0/Q4_0 products see `x` rounded
-    /// through Q8_0. Returns the largest error in units of `tolerance`.
+    /// through Q8_0, K-quant products through Q8_K. The K formats sum a scale part and a min part
+    /// separately in f32 and subtract them, each bounded by a few times the magnitude, so their
+    /// tolerance is 8 times as wide. Returns the largest error in units of `tolerance`.
     @discardableResult
     static func expectProduct(
         _ out: [Float], _ dtype: DType, _ bytes: [UInt8], rows: Int, cols: Int, x: [Float], positions: Int,
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> Double {
-        let seen = dtype == .q8_0 || dtype == .q4_0 ? q8_0Activations(x) : x.map(Double.init)
+        let isK = kTypes.contains(dtype)
+        let seen = dtype == .q8_0 || dtype == .q4_0 ? q8_0Activations(x) : isK ? q8KActivations(x) : x.map(Double.init)
         var worst = 0.0
         var wrong = 0
         for r in 0..<rows {
@@ -121,7 +187,7 @@ enum KernelOracle {
             for t in 0..<positions {
                 let (exact, magnitude) = dot(w, seen[(t * cols)..<((t + 1) * cols)])
                 let got = Double(out[t * rows + r])
-                let error = abs(got - exact), limit = tolerance(n: cols, magnitude: magnitude)
+                let error = abs(got - exact), limit = (isK ? 8 : 1) * tolerance(n: cols, magnitude: magnitude)
                 if error > 0 { worst = max(worst, error / limit) }
                 guard !(error <= limit) else { continue }
                 wrong += 1
@@ -176,6 +242,18 @@ enum OracleInputs {
             for _ in 0..<(count / 32) {
                 append16(scale())
                 for _ in 0..<16 { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+            }
+        case .q4_K, .q5_K:
+            // d and dmin, then packed scales, (qh,) nibbles: every bit pattern.
+            for _ in 0..<(count / 256) {
+                append16(scale())
+                append16(scale())
+                for _ in 0..<(dtype == .q4_K ? 140 : 172) { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+            }
+        case .q6_K:
+            for _ in 0..<(count / 256) {
+                for _ in 0..<208 { bytes.append(UInt8(truncatingIfNeeded: rng.next())) }
+                append16(scale())
             }
         default:
             preconditionFailure("no generator for \(dtype)")

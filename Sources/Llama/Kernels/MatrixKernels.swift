@@ -3,7 +3,8 @@ import Dispatch
 /// `out[t] = W · x[t]` for a block of positions, over any weight type.
 ///
 /// Kernel file. A prompt (≥ `tiledMinimumPositions`) goes through `TileKernels` (weight rows
-/// widened once per tile of 4 rows × 3 positions). Fewer positions — a token step — take one
+/// widened once per tile of 4 rows × 3 positions), or, over Q4_K/Q5_K/Q6_K rows in native builds,
+/// through `QuantizedTileKernels` (integer block dots, bit-identical to a token step's). Fewer positions — a token step — take one
 /// weight row at a time: block formats as integer block dots (`QuantizedKernels`), f16/bf16 widened
 /// inside the dot product, f32 in place; either way every weight is read once per call. Rows
 /// are split into one large chunk per thread (`DispatchQueue.concurrentPerform` costs ≈ 27 µs a
@@ -29,12 +30,19 @@ enum MatrixKernels {
         let quantized = QuantizedKernels.activationFormat(for: w.dtype).map {
             QuantizedKernels.quantize(x, positions: positions, cols: w.cols, as: $0)
         }
-        let tiled = positions >= tiledMinimumPositions && TileKernels.supports(w)
+        let prompt = positions >= tiledMinimumPositions
+        // K-quant prompts in native builds: integer block dots, four positions per weight block.
+        let integerTiled = prompt && quantized != nil && QuantizedTileKernels.supports(w.dtype)
+        let tiled = prompt && !integerTiled && TileKernels.supports(w)
         let output = SharedPointer(pointer: out)
         func dispatch(_ x: UnsafePointer<Float>) {
             let input = SharedPointer(pointer: UnsafeMutablePointer(mutating: x))
             @Sendable func run(_ range: Range<Int>) {
-                if tiled {
+                if integerTiled, let quantized {
+                    #if arch(x86_64) && LLAMAKIT_AVX2
+                        QuantizedTileKernels.rows(w, range, quantized, positions, output.pointer)
+                    #endif
+                } else if tiled {
                     TileKernels.rows(w, range, input.pointer, positions, output.pointer)
                 } else if let quantized {
                     QuantizedKernels.rows(w, range, quantized, positions, output.pointer)
@@ -53,8 +61,8 @@ enum MatrixKernels {
             }
         }
         if tiled, let quantized {
-            // The tiled product takes the quantized activations back to f32 (d · q), so a
-            // prompt and a token step compute the same products.
+            // The f32 tiled product takes the quantized activations back to f32 (d · q), so a
+            // prompt and a token step compute the same products (up to summation order).
             QuantizedKernels.dequantize(quantized, positions: positions).withUnsafeBufferPointer { dispatch($0.baseAddress!) }
         } else {
             dispatch(x)
