@@ -169,6 +169,91 @@ enum QuantizedTileKernels {
             }
         }
 
+        /// A Q4_K/Q5_K super-block unpacked for `vpmaddubsw`/`vpmaddwd`: its levels 32 at a time,
+        /// its group scales as 16-bit lanes and its minimums, as `QuantizedKernels.affineK` reads them.
+        struct AffineBlock {
+            let block: UnsafePointer<UInt8>
+            let five: Bool
+            let scaleLanes: __m256i
+            let mins: UInt64
+            let qh: __m256i
+
+            @inline(__always) init(_ row: UnsafePointer<UInt8>, _ b: Int, five: Bool) {
+                block = row + b * (five ? 176 : 144)
+                self.five = five
+                let (scales, mins) = AVX2.k4ScalesAndMins(block + 4)
+                scaleLanes = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: scales))))
+                self.mins = mins
+                qh = AVX2.load(block + 16)
+            }
+
+            /// Group g's scale in every 16-bit lane.
+            @inline(__always) func scale(_ g: Int) -> __m256i {
+                _mm256_shuffle_epi8(scaleLanes, _mm256_set1_epi16(Int16(2 * g) | Int16(2 * g + 1) << 8))
+            }
+
+            /// The levels of groups 2·pair (low) and 2·pair+1 (high), with Q5_K's fifth bit.
+            @inline(__always) func levels(_ pair: Int) -> (low: __m256i, high: __m256i) {
+                var (low, high) = AVX2.nibbles(AVX2.load(block + (five ? 48 : 16) + 32 * pair))
+                if five {
+                    low = _mm256_or_si256(low, fifthBit(2 * pair))
+                    high = _mm256_or_si256(high, fifthBit(2 * pair + 1))
+                }
+                return (low, high)
+            }
+
+            @inline(__always) private func fifthBit(_ bit: Int) -> __m256i {
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), _mm256_set1_epi8(1)), 4)
+            }
+
+            /// Σ_g min_g · (bsum_2g + bsum_2g+1) of one position: each min twice, against its 16 group sums.
+            @inline(__always) func minimum(_ sums: UnsafePointer<Int16>) -> __m256i {
+                let minBytes = _mm_cvtsi64_si128(Int64(bitPattern: mins))
+                return _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(minBytes, minBytes)), AVX2.load(UnsafeRawPointer(sums)))
+            }
+
+            /// Σ over one position's 256 values (`q`) of level × value × group scale, for one pair of groups.
+            @inline(__always) func products(_ levels: (low: __m256i, high: __m256i), _ pair: Int, _ q: UnsafePointer<Int8>) -> __m256i {
+                let lowProducts = _mm256_maddubs_epi16(levels.low, AVX2.load(q + 64 * pair))
+                let highProducts = _mm256_maddubs_epi16(levels.high, AVX2.load(q + 64 * pair + 32))
+                return _mm256_add_epi32(
+                    _mm256_madd_epi16(lowProducts, scale(2 * pair)), _mm256_madd_epi16(highProducts, scale(2 * pair + 1)))
+            }
+        }
+
+        /// A Q6_K super-block unpacked for `vpmaddubsw`/`vpmaddwd`, as `QuantizedKernels.q6K` reads it.
+        struct Q6KBlock {
+            let block: UnsafePointer<UInt8>
+            let packedScales: __m128i
+
+            @inline(__always) init(_ row: UnsafePointer<UInt8>, _ b: Int) {
+                block = row + b * 210
+                packedScales = UnsafeRawPointer(block + 192).loadUnaligned(as: __m128i.self)
+            }
+
+            /// The unsigned levels (0…63) of the 32 values at `128 · half + 32 · quarter`.
+            @inline(__always) func levels(_ half: Int, _ quarter: Int) -> __m256i {
+                let nibbles = AVX2.load(block + 64 * half + 32 * (quarter % 2))
+                let low = _mm256_and_si256(quarter < 2 ? nibbles : _mm256_srli_epi16(nibbles, 4), _mm256_set1_epi8(0x0F))
+                let high = AVX2.load(block + 128 + 32 * half)
+                let top = _mm256_and_si256(_mm256_srli_epi16(high, Int32(2 * quarter)), _mm256_set1_epi8(3))
+                return _mm256_or_si256(low, _mm256_slli_epi16(top, 4))
+            }
+
+            @inline(__always) func groupScale(_ half: Int, _ quarter: Int) -> __m256i {
+                AVX2.groupScales(packedScales, 8 * half + 2 * quarter)
+            }
+
+            /// One position's integer sum less the − 32 offset, taken through its group sums:
+            /// Σ_j (l_j − 32) q_j = Σ_j l_j q_j − 32 · bsum.
+            @inline(__always) func withoutOffset(_ acc: __m256i, _ sums: UnsafePointer<Int16>) -> __m256i {
+                let weighted = _mm256_madd_epi16(_mm256_cvtepi8_epi16(packedScales), AVX2.load(UnsafeRawPointer(sums)))
+                return _mm256_sub_epi32(acc, _mm256_slli_epi32(weighted, 5))
+            }
+
+            @inline(__always) func d(_ table: UnsafePointer<Float>) -> Float { QuantizedKernels.f16(block, 208, table) }
+        }
+
         /// Lane i (0…7) = the wrapping sum of the 8 lanes of vector i.
         @inline(__always)
         static func sums(
@@ -197,47 +282,21 @@ enum QuantizedTileKernels {
         ) -> SIMD4<Float> {
             var total = _mm256_setzero_ps()  // lanes 0–3 used
             for b in 0..<blocks {
-                let block = row + b * (five ? 176 : 144)
-                let (scales, mins) = AVX2.k4ScalesAndMins(block + 4)
-                let scaleLanes = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: scales))))
-                @inline(__always) func scale(_ g: Int) -> __m256i {
-                    _mm256_shuffle_epi8(scaleLanes, _mm256_set1_epi16(Int16(2 * g) | Int16(2 * g + 1) << 8))
-                }
-                let qh = AVX2.load(block + 16), one = _mm256_set1_epi8(1)
-                @inline(__always) func fifthBit(_ bit: Int) -> __m256i {
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), one), 4)
-                }
-                let q0 = x.q + 2048 * b, q1 = q0 + 256, q2 = q0 + 512, q3 = q0 + 768
+                let block = AffineBlock(row, b, five: five)
+                let q = x.q + 2048 * b, s = x.sums + 128 * b
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
                 for pair in 0..<4 {
-                    var (low, high) = AVX2.nibbles(AVX2.load(block + (five ? 48 : 16) + 32 * pair))
-                    if five {
-                        low = _mm256_or_si256(low, fifthBit(2 * pair))
-                        high = _mm256_or_si256(high, fifthBit(2 * pair + 1))
-                    }
-                    let scaleLow = scale(2 * pair), scaleHigh = scale(2 * pair + 1)
-                    @inline(__always) func step(_ acc: inout __m256i, _ q: UnsafePointer<Int8>) {
-                        let lowProducts = _mm256_maddubs_epi16(low, AVX2.load(q + 64 * pair))
-                        let highProducts = _mm256_maddubs_epi16(high, AVX2.load(q + 64 * pair + 32))
-                        acc = _mm256_add_epi32(
-                            acc, _mm256_add_epi32(_mm256_madd_epi16(lowProducts, scaleLow), _mm256_madd_epi16(highProducts, scaleHigh)))
-                    }
-                    step(&a0, q0)
-                    step(&a1, q1)
-                    step(&a2, q2)
-                    step(&a3, q3)
-                }
-                // Σ_g min_g · (bsum_2g + bsum_2g+1): each min twice, against the 16 group sums.
-                let minBytes = _mm_cvtsi64_si128(Int64(bitPattern: mins))
-                let minLanes = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(minBytes, minBytes))
-                @inline(__always) func minimum(_ i: Int) -> __m256i {
-                    _mm256_madd_epi16(minLanes, AVX2.load(UnsafeRawPointer(x.sums + 128 * b + 16 * i)))
+                    let levels = block.levels(pair)
+                    a0 = _mm256_add_epi32(a0, block.products(levels, pair, q))
+                    a1 = _mm256_add_epi32(a1, block.products(levels, pair, q + 256))
+                    a2 = _mm256_add_epi32(a2, block.products(levels, pair, q + 512))
+                    a3 = _mm256_add_epi32(a3, block.products(levels, pair, q + 768))
                 }
                 // Totals in lanes 0–3, minimum sums in 4–7 (`__m256` is `SIMD8<Float>`).
                 let integer = _mm256_cvtepi32_ps(
-                    sums(a0, a1, a2, a3, minimum(0), minimum(1), minimum(2), minimum(3)))
+                    sums(a0, a1, a2, a3, block.minimum(s), block.minimum(s + 16), block.minimum(s + 32), block.minimum(s + 48)))
                 // Lanes 0–3 d · d_x · Σ, lanes 4–7 dmin · d_x · Σ_min, as the token step rounds them.
-                let d = QuantizedKernels.f16(block, 0, table), dmin = QuantizedKernels.f16(block, 2, table)
+                let d = QuantizedKernels.f16(block.block, 0, table), dmin = QuantizedKernels.f16(block.block, 2, table)
                 // The tile's first four scales, twice.
                 let dx = _mm256_permutevar8x32_ps(x.scales[b], _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3))
                 let scaled = _mm256_mul_ps(_mm256_set_m128(_mm_set1_ps(dmin), _mm_set1_ps(d)), dx)
@@ -253,42 +312,29 @@ enum QuantizedTileKernels {
         @inline(__always)
         static func q6KRow(_ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, _ table: UnsafePointer<Float>) -> SIMD4<Float> {
             var total = _mm_setzero_ps()
-            let lowNibble = _mm256_set1_epi8(0x0F), lowPair = _mm256_set1_epi8(3)
             for b in 0..<blocks {
-                let block = row + b * 210
-                let packedScales = UnsafeRawPointer(block + 192).loadUnaligned(as: __m128i.self)
-                let q0 = x.q + 2048 * b, q1 = q0 + 256, q2 = q0 + 512, q3 = q0 + 768
+                let block = Q6KBlock(row, b)
+                let q = x.q + 2048 * b, s = x.sums + 128 * b
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0
                 for half in 0..<2 {
-                    let ql = block + 64 * half
-                    let first = AVX2.load(ql), second = AVX2.load(ql + 32), high = AVX2.load(block + 128 + 32 * half)
                     for quarter in 0..<4 {
-                        let nibbles = quarter % 2 == 0 ? first : second
-                        let low = _mm256_and_si256(quarter < 2 ? nibbles : _mm256_srli_epi16(nibbles, 4), lowNibble)
-                        let top = _mm256_and_si256(_mm256_srli_epi16(high, Int32(2 * quarter)), lowPair)
-                        let levels = _mm256_or_si256(low, _mm256_slli_epi16(top, 4))
-                        let groupScale = AVX2.groupScales(packedScales, 8 * half + 2 * quarter)
+                        let levels = block.levels(half, quarter), groupScale = block.groupScale(half, quarter)
                         let at = 128 * half + 32 * quarter
-                        @inline(__always) func step(_ acc: inout __m256i, _ q: UnsafePointer<Int8>) {
+                        @inline(__always) func step(_ acc: inout __m256i, _ i: Int) {
                             acc = _mm256_add_epi32(
-                                acc, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + at)), groupScale))
+                                acc, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + 256 * i + at)), groupScale))
                         }
-                        step(&a0, q0)
-                        step(&a1, q1)
-                        step(&a2, q2)
-                        step(&a3, q3)
+                        step(&a0, 0)
+                        step(&a1, 1)
+                        step(&a2, 2)
+                        step(&a3, 3)
                     }
-                }
-                // The − 32 offset through the group sums: Σ_j (l_j − 32) q_j = Σ_j l_j q_j − 32 · bsum.
-                let scaleLanes = _mm256_cvtepi8_epi16(packedScales)
-                @inline(__always) func withoutOffset(_ acc: __m256i, _ i: Int) -> __m256i {
-                    let weighted = _mm256_madd_epi16(scaleLanes, AVX2.load(UnsafeRawPointer(x.sums + 128 * b + 16 * i)))
-                    return _mm256_sub_epi32(acc, _mm256_slli_epi32(weighted, 5))
                 }
                 let integer = _mm_cvtepi32_ps(
                     sums(
-                        withoutOffset(a0, 0), withoutOffset(a1, 1), withoutOffset(a2, 2), withoutOffset(a3, 3)))
-                let scaled = _mm_mul_ps(_mm_set1_ps(QuantizedKernels.f16(block, 208, table)), _mm256_castps256_ps128(x.scales[b]))
+                        block.withoutOffset(a0, s), block.withoutOffset(a1, s + 16), block.withoutOffset(a2, s + 32),
+                        block.withoutOffset(a3, s + 48)))
+                let scaled = _mm_mul_ps(_mm_set1_ps(block.d(table)), _mm256_castps256_ps128(x.scales[b]))
                 total = _mm_add_ps(total, _mm_mul_ps(scaled, integer))
             }
             return total
@@ -301,49 +347,26 @@ enum QuantizedTileKernels {
         ) -> SIMD8<Float> {
             var total = _mm256_setzero_ps()
             for b in 0..<blocks {
-                let block = row + b * (five ? 176 : 144)
-                let (scales, mins) = AVX2.k4ScalesAndMins(block + 4)
-                let scaleLanes = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(Int64(bitPattern: scales))))
-                @inline(__always) func scale(_ g: Int) -> __m256i {
-                    _mm256_shuffle_epi8(scaleLanes, _mm256_set1_epi16(Int16(2 * g) | Int16(2 * g + 1) << 8))
-                }
-                let qh = AVX2.load(block + 16), one = _mm256_set1_epi8(1)
-                @inline(__always) func fifthBit(_ bit: Int) -> __m256i {
-                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, Int32(bit)), one), 4)
-                }
-                let q = x.q + 2048 * b
+                let block = AffineBlock(row, b, five: five)
+                let q = x.q + 2048 * b, s = x.sums + 128 * b
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
                 for pair in 0..<4 {
-                    var (low, high) = AVX2.nibbles(AVX2.load(block + (five ? 48 : 16) + 32 * pair))
-                    if five {
-                        low = _mm256_or_si256(low, fifthBit(2 * pair))
-                        high = _mm256_or_si256(high, fifthBit(2 * pair + 1))
-                    }
-                    let scaleLow = scale(2 * pair), scaleHigh = scale(2 * pair + 1)
-                    @inline(__always) func step(_ acc: inout __m256i, _ i: Int) {
-                        let lowProducts = _mm256_maddubs_epi16(low, AVX2.load(q + 256 * i + 64 * pair))
-                        let highProducts = _mm256_maddubs_epi16(high, AVX2.load(q + 256 * i + 64 * pair + 32))
-                        acc = _mm256_add_epi32(
-                            acc, _mm256_add_epi32(_mm256_madd_epi16(lowProducts, scaleLow), _mm256_madd_epi16(highProducts, scaleHigh)))
-                    }
-                    step(&a0, 0)
-                    step(&a1, 1)
-                    step(&a2, 2)
-                    step(&a3, 3)
-                    step(&a4, 4)
-                    step(&a5, 5)
-                    step(&a6, 6)
-                    step(&a7, 7)
-                }
-                let minBytes = _mm_cvtsi64_si128(Int64(bitPattern: mins))
-                let minLanes = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(minBytes, minBytes))
-                @inline(__always) func minimum(_ i: Int) -> __m256i {
-                    _mm256_madd_epi16(minLanes, AVX2.load(UnsafeRawPointer(x.sums + 128 * b + 16 * i)))
+                    let levels = block.levels(pair)
+                    a0 = _mm256_add_epi32(a0, block.products(levels, pair, q))
+                    a1 = _mm256_add_epi32(a1, block.products(levels, pair, q + 256))
+                    a2 = _mm256_add_epi32(a2, block.products(levels, pair, q + 512))
+                    a3 = _mm256_add_epi32(a3, block.products(levels, pair, q + 768))
+                    a4 = _mm256_add_epi32(a4, block.products(levels, pair, q + 1024))
+                    a5 = _mm256_add_epi32(a5, block.products(levels, pair, q + 1280))
+                    a6 = _mm256_add_epi32(a6, block.products(levels, pair, q + 1536))
+                    a7 = _mm256_add_epi32(a7, block.products(levels, pair, q + 1792))
                 }
                 let totals = _mm256_cvtepi32_ps(sums(a0, a1, a2, a3, a4, a5, a6, a7))
                 let minima = _mm256_cvtepi32_ps(
-                    sums(minimum(0), minimum(1), minimum(2), minimum(3), minimum(4), minimum(5), minimum(6), minimum(7)))
-                let d = QuantizedKernels.f16(block, 0, table), dmin = QuantizedKernels.f16(block, 2, table)
+                    sums(
+                        block.minimum(s), block.minimum(s + 16), block.minimum(s + 32), block.minimum(s + 48), block.minimum(s + 64),
+                        block.minimum(s + 80), block.minimum(s + 96), block.minimum(s + 112)))
+                let d = QuantizedKernels.f16(block.block, 0, table), dmin = QuantizedKernels.f16(block.block, 2, table)
                 let dx = x.scales[b]
                 let parts = _mm256_sub_ps(
                     _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), dx), totals),
@@ -357,21 +380,13 @@ enum QuantizedTileKernels {
         @inline(__always)
         static func q6KRow8(_ row: UnsafePointer<UInt8>, _ x: Tile, blocks: Int, _ table: UnsafePointer<Float>) -> SIMD8<Float> {
             var total = _mm256_setzero_ps()
-            let lowNibble = _mm256_set1_epi8(0x0F), lowPair = _mm256_set1_epi8(3)
             for b in 0..<blocks {
-                let block = row + b * 210
-                let packedScales = UnsafeRawPointer(block + 192).loadUnaligned(as: __m128i.self)
-                let q = x.q + 2048 * b
+                let block = Q6KBlock(row, b)
+                let q = x.q + 2048 * b, s = x.sums + 128 * b
                 var a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
                 for half in 0..<2 {
-                    let ql = block + 64 * half
                     for quarter in 0..<4 {
-                        let nibbles = AVX2.load(ql + 32 * (quarter % 2))
-                        let low = _mm256_and_si256(quarter < 2 ? nibbles : _mm256_srli_epi16(nibbles, 4), lowNibble)
-                        let high = AVX2.load(block + 128 + 32 * half)
-                        let top = _mm256_and_si256(_mm256_srli_epi16(high, Int32(2 * quarter)), lowPair)
-                        let levels = _mm256_or_si256(low, _mm256_slli_epi16(top, 4))
-                        let groupScale = AVX2.groupScales(packedScales, 8 * half + 2 * quarter)
+                        let levels = block.levels(half, quarter), groupScale = block.groupScale(half, quarter)
                         let at = 128 * half + 32 * quarter
                         @inline(__always) func step(_ acc: inout __m256i, _ i: Int) {
                             acc = _mm256_add_epi32(
@@ -387,16 +402,12 @@ enum QuantizedTileKernels {
                         step(&a7, 7)
                     }
                 }
-                let scaleLanes = _mm256_cvtepi8_epi16(packedScales)
-                @inline(__always) func withoutOffset(_ acc: __m256i, _ i: Int) -> __m256i {
-                    let weighted = _mm256_madd_epi16(scaleLanes, AVX2.load(UnsafeRawPointer(x.sums + 128 * b + 16 * i)))
-                    return _mm256_sub_epi32(acc, _mm256_slli_epi32(weighted, 5))
-                }
                 let integer = _mm256_cvtepi32_ps(
                     sums(
-                        withoutOffset(a0, 0), withoutOffset(a1, 1), withoutOffset(a2, 2), withoutOffset(a3, 3),
-                        withoutOffset(a4, 4), withoutOffset(a5, 5), withoutOffset(a6, 6), withoutOffset(a7, 7)))
-                let scaled = _mm256_mul_ps(_mm256_set1_ps(QuantizedKernels.f16(block, 208, table)), x.scales[b])
+                        block.withoutOffset(a0, s), block.withoutOffset(a1, s + 16), block.withoutOffset(a2, s + 32),
+                        block.withoutOffset(a3, s + 48), block.withoutOffset(a4, s + 64), block.withoutOffset(a5, s + 80),
+                        block.withoutOffset(a6, s + 96), block.withoutOffset(a7, s + 112)))
+                let scaled = _mm256_mul_ps(_mm256_set1_ps(block.d(table)), x.scales[b])
                 total = _mm256_add_ps(total, _mm256_mul_ps(scaled, integer))
             }
             return total
