@@ -13,7 +13,7 @@ struct InspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Show every tensor of a checkpoint and the architecture it implies.",
         discussion: """
-            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json, tokenizer.model) or a single .pth file, a Hugging Face directory (config.json, model*.safetensors, tokenizer.json) or a .safetensors file, or a .gguf file. Only headers are read, never the weights, so this takes milliseconds whatever the checkpoint's size. A sharded Meta directory is shown as the merged logical model; an HF directory lists its tensors under their HF names, file by file. A file that is not a Llama checkpoint still lists its tensors.
+            PATH is a Meta checkpoint directory (consolidated.00.pth … NN.pth, params.json, tokenizer.model) or a single .pth file, a Hugging Face directory (config.json, model*.safetensors, tokenizer.json) or a .safetensors file, or a .gguf file. Only headers are read, never the weights (of a shard set, also its norms and first layer's KV slices, to check that the shards belong together and whether they repeat KV heads), so this takes milliseconds whatever the checkpoint's size. A sharded Meta directory is shown as the merged logical model, with what reading it involves (KV heads kept once, FP8 weights and their scale files); an HF directory lists its tensors under their HF names, file by file. A file that is not a Llama checkpoint still lists its tensors.
 
             No pickle code is ever executed. Exit status: 0 success; 2 bad usage or bad input (one message on stderr naming the file, the place inside it, and expected vs found), including a params.json that contradicts the tensors (the listing is printed first).
 
