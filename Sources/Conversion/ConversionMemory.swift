@@ -37,7 +37,7 @@ public enum ConversionMemory {
     /// The largest tensor the source cannot lend in place (a shard merge, a deflated, strided or
     /// big-endian record), and its name; (nil, 0) when every tensor is read in place. With
     /// `skippingRowSplits`, tensors written slice by slice are not counted.
-    static func largestAssembled(_ source: any TensorSource, skippingRowSplits: Bool) throws -> (String?, Int) {
+    public static func largestAssembled(_ source: any TensorSource, skippingRowSplits: Bool) throws -> (String?, Int) {
         var largest: (String?, Int) = (nil, 0)
         for info in source.tensorInfos where info.byteCount > largest.1 {
             if skippingRowSplits, let parts = try source.parts(of: info.name), parts.axis == 0 { continue }

@@ -1,4 +1,5 @@
 import BinaryIO
+import Conversion
 import Dispatch
 import GGUF
 import ModelLoading
@@ -166,6 +167,21 @@ public enum ModelDiff {
         for name in names(a, b) {
             try each(try compareTensor(name, a, b, tolerance: tolerance, threads: threads))
         }
+    }
+
+    /// The anonymous memory `compareTensors` takes (`docs/memory.md` §4): each side's largest
+    /// tensor that cannot be read in place (a shard merge, an inflated record), both held at once,
+    /// and each worker's f32 steps.
+    /// - Throws: `InputError` if a file cannot be mapped.
+    public static func memoryPlan(_ a: Model, _ b: Model, threads: Int) throws -> MemoryPlan {
+        var terms: [MemoryPlan.Term] = []
+        for (side, model) in [("A", a), ("B", b)] {
+            let (name, bytes) = try ConversionMemory.largestAssembled(model.source, skippingRowSplits: false)
+            terms.append(MemoryPlan.Term("merged tensor of \(side)", bytes, reason: name.map { "(\($0))" }))
+        }
+        terms.append(MemoryPlan.Term("comparison steps", max(1, threads) * 2 * stepElements * MemoryLayout<Float>.size))
+        terms.append(MemoryPlan.Term("process", MemoryPlan.baseline))
+        return MemoryPlan(command: "diff", terms: terms)
     }
 
     /// One tensor of `names(a, b)`.

@@ -48,6 +48,7 @@ struct DiffCommand: ParsableCommand {
     var metadataOnly = false
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var memory: MemoryOptions
 
     @Flag(help: "Print the result as JSON.")
     var json = false
@@ -62,6 +63,7 @@ struct DiffCommand: ParsableCommand {
         var matches = false
         try reportingErrors {
             let modelA = try ModelDiff.Model.open(a), modelB = try ModelDiff.Model.open(b)
+            try ModelDiff.memoryPlan(modelA, modelB, threads: threading.threads).check(limit: memory.limit)
             if metadataOnly {
                 for model in [modelA, modelB] where model.gguf == nil {
                     throw InputError(.unsupported, "--metadata-only compares GGUF metadata; this is not a GGUF file", file: model.path)

@@ -34,6 +34,7 @@ import Testing
         ("verify", ["verify", "fixtures/llama3-tiny", "--against", "fixtures/llama3-tiny-mp2", "--tokens", "1,2,3"]),
         ("generate", ["generate", "fixtures/llama2-tiny-mp2", "--prompt-tokens", "1,2,3", "-n", "2"]),
         ("perplexity", ["perplexity", "fixtures/demo", "--text-file", "fixtures/text/grammar.txt", "--ctx", "16", "--chunks", "1"]),
+        ("diff", ["diff", "fixtures/llama3-tiny-mp2", "fixtures/llama3-tiny"]),
     ]
 
     /// `OUT` as `output`, and a GGUF converted once for `quantize`.
