@@ -244,6 +244,14 @@ enum QuantizedTileKernels {
                 AVX2.groupScales(packedScales, 8 * half + 2 * quarter)
             }
 
+            /// Σ over the 32 values at `128 · half + 32 · quarter` of one position (`q`: its 256
+            /// values) of level × value × group scale.
+            @inline(__always) func products(
+                _ levels: __m256i, _ groupScale: __m256i, _ half: Int, _ quarter: Int, _ q: UnsafePointer<Int8>
+            ) -> __m256i {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + 128 * half + 32 * quarter)), groupScale)
+            }
+
             /// One position's integer sum less the − 32 offset, taken through its group sums:
             /// Σ_j (l_j − 32) q_j = Σ_j l_j q_j − 32 · bsum.
             @inline(__always) func withoutOffset(_ acc: __m256i, _ sums: UnsafePointer<Int16>) -> __m256i {
@@ -319,10 +327,8 @@ enum QuantizedTileKernels {
                 for half in 0..<2 {
                     for quarter in 0..<4 {
                         let levels = block.levels(half, quarter), groupScale = block.groupScale(half, quarter)
-                        let at = 128 * half + 32 * quarter
                         @inline(__always) func step(_ acc: inout __m256i, _ i: Int) {
-                            acc = _mm256_add_epi32(
-                                acc, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + 256 * i + at)), groupScale))
+                            acc = _mm256_add_epi32(acc, block.products(levels, groupScale, half, quarter, q + 256 * i))
                         }
                         step(&a0, 0)
                         step(&a1, 1)
@@ -387,10 +393,8 @@ enum QuantizedTileKernels {
                 for half in 0..<2 {
                     for quarter in 0..<4 {
                         let levels = block.levels(half, quarter), groupScale = block.groupScale(half, quarter)
-                        let at = 128 * half + 32 * quarter
                         @inline(__always) func step(_ acc: inout __m256i, _ i: Int) {
-                            acc = _mm256_add_epi32(
-                                acc, _mm256_madd_epi16(_mm256_maddubs_epi16(levels, AVX2.load(q + 256 * i + at)), groupScale))
+                            acc = _mm256_add_epi32(acc, block.products(levels, groupScale, half, quarter, q + 256 * i))
                         }
                         step(&a0, 0)
                         step(&a1, 1)
