@@ -38,7 +38,8 @@ let package = Package(
         .target(
             name: "Conversion",
             dependencies: [
-                "ModelLoading", "Llama", "GGUF", "ImportanceMatrix", "Quantization", "LlamaTokenizers", "Safetensors", "TensorCore", "BinaryIO",
+                "ModelLoading", "Llama", "GGUF", "ImportanceMatrix", "Quantization", "LlamaTokenizers", "Safetensors", "TensorCore",
+                "BinaryIO",
             ]
         ),
         .target(name: "Llama", dependencies: ["TensorCore", "BinaryIO", "Quantization", "LlamaTokenizers"]),
@@ -55,20 +56,24 @@ let package = Package(
                 "GGUF", "ImportanceMatrix", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Seeded generators shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "BinaryIOTests", dependencies: ["BinaryIO"]),
         .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint", "TensorCore", "BinaryIO", "Quantization"]),
         .testTarget(
-            name: "LlamaTests", dependencies: ["Llama", "Verification", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
+            name: "LlamaTests",
+            dependencies: ["TestSupport", "Llama", "Verification", "TorchCheckpoint", "LlamaTokenizers", "TensorCore", "BinaryIO"]),
         .testTarget(name: "LlamaTokenizersTests", dependencies: ["LlamaTokenizers", "BinaryIO"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "TensorCore"]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF", "BinaryIO"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["TestSupport", "Quantization", "TensorCore"]),
+        .testTarget(name: "GGUFTests", dependencies: ["TestSupport", "GGUF", "BinaryIO"]),
         .testTarget(name: "SafetensorsTests", dependencies: ["Safetensors", "TensorCore", "BinaryIO"]),
         .testTarget(name: "ImportanceMatrixTests", dependencies: ["ImportanceMatrix", "GGUF", "BinaryIO"]),
         .testTarget(
             name: "ConversionTests",
             dependencies: [
-                "Conversion", "ModelLoading", "Verification", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "Safetensors", "TorchCheckpoint",
-                "BinaryIO",
+                "Conversion", "ModelLoading", "Verification", "GGUF", "Llama", "LlamaTokenizers", "Quantization", "Safetensors",
+                "TorchCheckpoint",
+                "BinaryIO", "TestSupport",
             ]
         ),
         .testTarget(name: "LlamaKitCLITests", dependencies: ["llamakit", "GGUF", "LlamaTokenizers"]),

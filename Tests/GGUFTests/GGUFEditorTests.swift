@@ -1,5 +1,6 @@
 import BinaryIO
 import Foundation
+import TestSupport
 import Testing
 
 @testable import GGUF
@@ -265,20 +266,5 @@ import Testing
         #expect(try GGUFFile(path: path).value("general.name") == .string("n"))
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int == 0o600)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["in.gguf", "link.gguf"])
-    }
-}
-
-/// SplitMix64: the same bytes on every run, so a failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

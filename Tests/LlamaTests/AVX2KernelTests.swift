@@ -1,5 +1,6 @@
 #if arch(x86_64) && LLAMAKIT_AVX2
     import TensorCore
+    import TestSupport
     import Testing
 
     @testable import Llama
@@ -14,7 +15,7 @@
         /// `blocks` random blocks of `dtype` and random int8 activations with their group sums (per 16
         /// for the K types, Q8_K's `bsums`; per 32 for the others).
         static func inputs(_ dtype: DType, seed: UInt64) -> (weights: [UInt8], q: [Int8], sums: [Int32]) {
-            var rng = SplitMix(seed)
+            var rng = SplitMix64(seed: seed)
             let n = blocks * dtype.layout.elements
             let weights = (0..<(blocks * dtype.layout.bytes)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let q = (0..<n).map { _ in Int8.random(in: -128...127, using: &rng) }

@@ -1,4 +1,5 @@
 import TensorCore
+import TestSupport
 import Testing
 
 /// What the weight kernels should compute, worked out in plain scalar `Double` from the raw
@@ -206,7 +207,7 @@ enum KernelOracle {
 /// every mantissa bit occur; magnitudes stay below 2 so products stay comparable.
 enum OracleInputs {
     static func weights(_ dtype: DType, rows: Int, cols: Int, seed: UInt64) -> [UInt8] {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         var bytes: [UInt8] = []
         func append16(_ bits: UInt16) { bytes += [UInt8(bits & 0xFF), UInt8(bits >> 8)] }
         // An f16 scale: normal (exponent field 1…10, so d < 2⁻⁴) or now and then subnormal.
@@ -262,22 +263,12 @@ enum OracleInputs {
     }
 
     static func activations(_ count: Int, seed: UInt64) -> [Float] {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         return (0..<count).map { _ in rng.float(in: -2...2) }
     }
 }
 
-/// A small deterministic generator for test data (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     mutating func float(in range: ClosedRange<Float>) -> Float { Float.random(in: range, using: &self) }
 }
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Quantization
@@ -8,23 +9,12 @@ import Testing
 /// distributions chosen to reach every branch (flat and all-zero sub-blocks, ties, subnormals,
 /// ±FLT_MAX, random bit patterns), with and without importance-like weights.
 @Suite struct LaneSearchTests {
-    /// xorshift64*: the same values on every run.
-    struct Values: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
-    }
-
     enum Distribution: CaseIterable {
         case gaussianish, uniform, smallIntegers, constant, zerosAndNegativeZeros, negativeConstant, oneHuge, subnormal, extremes,
             randomBits
     }
 
-    static func superBlock(_ kind: Distribution, _ rng: inout Values) -> [Float] {
+    static func superBlock(_ kind: Distribution, _ rng: inout XorShift64Star) -> [Float] {
         let constant = Float.random(in: -2...2, using: &rng)
         return (0..<256).map { j -> Float in
             switch kind {
@@ -44,7 +34,7 @@ import Testing
     }
 
     /// Weights as the quantizers make them: x², or positive importance-like values.
-    static func weights(_ x: [Float], squared: Bool, _ rng: inout Values) -> [Float] {
+    static func weights(_ x: [Float], squared: Bool, _ rng: inout XorShift64Star) -> [Float] {
         x.map { squared ? $0 * $0 : Float.random(in: 0.01...4, using: &rng) }
     }
 
@@ -69,7 +59,7 @@ import Testing
 
     @Test(arguments: Distribution.allCases)
     func affineMatchesScalar(_ kind: Distribution) {
-        var rng = Values(state: 0x9E37_79B9_7F4A_7C15)
+        var rng = XorShift64Star(seed: 0x9E37_79B9_7F4A_7C15)
         for trial in 0..<40 {
             let x = Self.superBlock(kind, &rng)
             let w = Self.weights(x, squared: trial % 2 == 0, &rng)
@@ -97,7 +87,7 @@ import Testing
 
     @Test(arguments: Distribution.allCases)
     func symmetricMatchesScalar(_ kind: Distribution) {
-        var rng = Values(state: 0x2545_F491_4F6C_DD1D)
+        var rng = XorShift64Star(seed: 0x2545_F491_4F6C_DD1D)
         for trial in 0..<40 {
             let x = Self.superBlock(kind, &rng)
             let w = Self.weights(x, squared: trial % 2 == 0, &rng)

@@ -1,4 +1,5 @@
 import TensorCore
+import TestSupport
 import Testing
 
 @testable import Quantization
@@ -8,22 +9,11 @@ import Testing
 /// source type, on distributions chosen to hit every branch: ties at .5, a huge value beside tiny
 /// ones, subnormal scales (1/d overflows), all zeros, ±max float, random bit patterns.
 @Suite struct Q8_0KernelTests {
-    /// xorshift64*: the same rows on every run.
-    struct Rows: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state ^= state >> 12
-            state ^= state << 25
-            state ^= state >> 27
-            return state &* 2_685_821_657_736_338_717
-        }
-    }
-
     enum Distribution: String, CaseIterable {
         case uniform, halves, multiplesOfScale, oneHuge, subnormal, tinyNormal, zeros, extremes, randomBits
     }
 
-    static func block(_ kind: Distribution, _ rng: inout Rows) -> [Float] {
+    static func block(_ kind: Distribution, _ rng: inout XorShift64Star) -> [Float] {
         (0..<32).map { j -> Float in
             switch kind {
             case .uniform: return Float.random(in: -1...1, using: &rng)
@@ -69,7 +59,7 @@ import Testing
 
     @Test(arguments: Distribution.allCases, sources)
     func simdKernelMatchesGGMLsRecipe(_ kind: Distribution, _ dtype: DType) {
-        var rng = Rows(state: 0x9E37_79B9_7F4A_7C15 ^ UInt64(kind.rawValue.count))
+        var rng = XorShift64Star(seed: 0x9E37_79B9_7F4A_7C15 ^ UInt64(kind.rawValue.count))
         let values = (0..<512).flatMap { _ in Self.block(kind, &rng) }
         let (bytes, widened) = Self.stored(values, as: dtype)
         let expected = Self.oracle(widened)
