@@ -23,6 +23,8 @@ public final class ShardSet: TensorSource {
     private var indexByName: [String: Int] = [:]
     private var mergeBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 64)
     private var mergeBufferBusy = false
+    /// KV projections whose copies were found equal.
+    private var copiesChecked: Set<String> = []
 
     /// - Parameter layout: how each tensor is split (Meta's fairscale layout by default).
     /// - Throws: `InputError` when shards disagree on names, dtypes or shapes, a tensor's
@@ -205,7 +207,10 @@ public final class ShardSet: TensorSource {
         try shards[a].withBytes(of: name) { left in try shards[b].withBytes(of: name) { right in left.elementsEqual(right) } }
     }
 
+    /// Compares `name`'s dropped KV copies with the kept ones, once per tensor: a conversion
+    /// plans with the slices before it writes them.
     func checkCopiesEqual(_ name: String) throws {
+        guard !copiesChecked.contains(name) else { return }
         for first in stride(from: 0, to: shards.count, by: kvCopies) {
             for rank in (first + 1)..<(first + kvCopies) where try !bytesEqual(name, rank, first) {
                 throw InputError(
@@ -214,6 +219,7 @@ public final class ShardSet: TensorSource {
                     at: .tensor(name), file: paths[rank])
             }
         }
+        copiesChecked.insert(name)
     }
 
     // MARK: - Shards of one model
